@@ -1,0 +1,86 @@
+//! Attestation for Covenant: how a trusted runtime proves what it is.
+//!
+//! Covenant follows the *proxied* attestation model of Veracruz: a trusted attestation service
+//! checks a runtime's evidence once and issues a short-lived X.509 certificate for the runtime's
+//! TLS key that carries what was proven; a client then checks a certificate chain and a few
+//! extensions inside the TLS handshake itself. This crate holds every piece of that protocol
+//! that is not I/O:
+//!
+//! - [`platform`]: the [`Platform`] trait a runtime uses to produce [`Evidence`] binding its
+//!   platform kind, measurement, policy hash, computation id, TLS key and the service's nonce;
+//!   and the [`EvidenceVerifier`] trait the service uses per platform kind.
+//! - [`software`]: the software platform, the only one a machine without a TEE can run. Its
+//!   measurement is the SHA-256 of the running executable and its evidence is signed by a
+//!   platform key the service has enrolled. **It trusts the host operating system**, says so in
+//!   every piece of evidence ([`software::SOFTWARE_TRUST_STATEMENT`]), and is meant for
+//!   development, tests and hosts without a TEE.
+//! - [`csr`]: the certificate signing request a runtime sends and the service's checks of it.
+//! - [`ca`]: the service's certificate authority, which issues attested certificates.
+//! - [`extensions`]: the X.509 extensions (one documented OID arc) that carry the claims.
+//! - [`verify`]: the client-side check of an attested certificate against what the client
+//!   expects ([`ExpectedRuntime`]), also as a rustls [`ServerCertVerifier`]
+//!   ([`AttestedServerVerifier`]).
+//!
+//! What it does not do: talk to the network or a database (that is
+//! `covenant-attestation-service`), or know the policy format (that is `covenant-policy`; a
+//! policy is turned into an [`ExpectedRuntime`] by its caller).
+//!
+//! Hardware platforms (SGX, TrustZone, seL4/hypervisor, Nitro, SEV-SNP, TDX) are named in
+//! [`PlatformKind`] and plug in behind the same two traits; none is implemented yet, and the
+//! service refuses their evidence with [`EvidenceError::UnsupportedPlatform`].
+//!
+//! [`ServerCertVerifier`]: rustls::client::danger::ServerCertVerifier
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod ca;
+pub mod csr;
+mod der;
+pub mod digest;
+pub mod error;
+pub mod extensions;
+pub mod pem;
+pub mod platform;
+pub mod software;
+pub mod verify;
+
+pub use ca::{CertificateAuthority, DEFAULT_ATTESTED_CERTIFICATE_LIFETIME, IssuedCertificate};
+pub use csr::{CheckedCsr, RuntimeCsrRequest};
+pub use digest::{Digest, Measurement, Nonce};
+pub use error::{AttestError, BindingError, CsrError, EvidenceError};
+pub use extensions::AttestedClaims;
+pub use platform::{
+    Evidence, EvidenceClaims, EvidenceRequest, EvidenceVerifier, Platform, PlatformEnrolment,
+    PlatformKind, VerifiedEvidence, verifier_for,
+};
+pub use verify::{
+    AttestedCertificateError, AttestedServerVerifier, ExpectedRuntime, verify_attested_certificate,
+};
+
+/// The longest computation id accepted anywhere in the protocol, in bytes.
+///
+/// Stops a runtime or a CSR from making the service store and sign arbitrarily large strings.
+pub const MAX_COMPUTATION_ID_LEN: usize = 256;
+
+/// Checks a computation id: 1 to [`MAX_COMPUTATION_ID_LEN`] bytes of UTF-8 with no control
+/// characters.
+///
+/// # Errors
+/// [`AttestError::InvalidComputationId`] naming what is wrong.
+pub fn check_computation_id(id: &str) -> Result<(), AttestError> {
+    if id.is_empty() {
+        return Err(AttestError::InvalidComputationId("it is empty".into()));
+    }
+    if id.len() > MAX_COMPUTATION_ID_LEN {
+        return Err(AttestError::InvalidComputationId(format!(
+            "it is {} bytes long; at most {MAX_COMPUTATION_ID_LEN} are allowed",
+            id.len()
+        )));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(AttestError::InvalidComputationId(
+            "it contains a control character".into(),
+        ));
+    }
+    Ok(())
+}
