@@ -44,8 +44,8 @@ pub use source::{
     SourceFiles, build, pem_certificate,
 };
 pub use validate::{
-    Problem, Problems, ValidPolicy, certificate_der, check_guest_path, format_utc, is_lower_hex,
-    validate,
+    CertificateInfo, Problem, Problems, ValidPolicy, certificate_der, certificate_info,
+    check_guest_path, format_utc, is_lower_hex, validate,
 };
 
 /// The policy as pretty-printed JSON with a final newline: what `covenant policy build`

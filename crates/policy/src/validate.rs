@@ -26,6 +26,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -814,6 +815,35 @@ pub fn certificate_der(pem: &str) -> Result<Vec<u8>, String> {
         ),
         Err(error) => Err(format!("is not a valid X.509 certificate ({error})")),
     }
+}
+
+/// What a person checks about a certificate in a policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateInfo {
+    /// The subject, e.g. `CN=hospital-a`.
+    pub subject: String,
+    /// The end of the validity period.
+    pub not_after: OffsetDateTime,
+    /// SHA-256 of the DER: the fingerprint to compare with its owner out of band.
+    pub fingerprint: [u8; 32],
+}
+
+/// Describes a DER certificate for people: subject, expiry, fingerprint.
+///
+/// # Errors
+///
+/// A message if the DER is not an X.509 certificate.
+pub fn certificate_info(der: &[u8]) -> Result<CertificateInfo, String> {
+    let (_, certificate) = X509Certificate::from_der(der)
+        .map_err(|error| format!("is not a valid X.509 certificate ({error})"))?;
+    let not_after =
+        OffsetDateTime::from_unix_timestamp(certificate.validity().not_after.timestamp())
+            .map_err(|_| "has a validity period outside the years 1 to 9999".to_owned())?;
+    Ok(CertificateInfo {
+        subject: certificate.subject().to_string(),
+        not_after,
+        fingerprint: Sha256::digest(der).into(),
+    })
 }
 
 /// Whether `text` is exactly `bytes * 2` lowercase hex digits.

@@ -4,6 +4,8 @@ use std::collections::BTreeSet;
 
 use covenant_policy::{Grant, Phase, Resource, Rights, Role, Subject, capabilities, roles};
 
+use sha2::Digest;
+
 use crate::fixture::example;
 
 fn principal(name: &str) -> Subject {
@@ -142,4 +144,23 @@ fn nobody_reads_or_writes_what_is_not_theirs() {
             "nobody lists"
         );
     }
+}
+
+#[test]
+fn certificate_info_for_people() {
+    let valid = crate::fixture::valid_example();
+    let der = valid.certificate_der("hospital-b").expect("declared");
+    let info = covenant_policy::certificate_info(der).expect("parses");
+    assert_eq!(info.subject, "CN=hospital-b");
+    assert_eq!(
+        covenant_policy::format_utc(info.not_after),
+        "2040-01-01T00:00:00Z"
+    );
+    assert_eq!(
+        info.fingerprint,
+        <[u8; 32]>::from(sha2::Sha256::digest(der))
+    );
+    assert_eq!(valid.principal_with_certificate(der), Some("hospital-b"));
+    assert_eq!(valid.certificate_der("mallory"), None);
+    assert!(covenant_policy::certificate_info(b"junk").is_err());
 }
