@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod ctx;
+pub mod fs;
 pub mod memory;
 pub mod preview1;
 pub mod types;

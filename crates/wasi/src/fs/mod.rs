@@ -1,0 +1,224 @@
+//! The in-memory file system behind Covenant's WASI, and the capability-checked views through
+//! which a guest, each principal and the host reach it.
+//!
+//! # Shape
+//! - A [`FileSystem`] is one tree of directories, regular files, symbolic links and hard
+//!   links, held in memory and bounded by [`Quotas`]. Cloning it clones a handle: every clone,
+//!   and every view made from one, sees the same files.
+//! - A [`CapabilityTable`] (guest path → [`Access`]) is the only thing a [`View`] is built
+//!   from ([`FileSystem::view`]). The program and each principal get their own view of the same
+//!   file system; the table's entries are the view's preopened directories, and their
+//!   [`Access`] becomes preview1 rights as [`caps`] documents.
+//! - A [`Handle`] is an open descriptor. Preopens come from [`View::open_preopens`], everything
+//!   else from [`Handle::open_at`]; every operation checks the handle's rights first.
+//! - The host loads a directory of its own into the tree ([`FileSystem::load_host_dir`]),
+//!   puts and gets files through a view ([`View::write_file`], [`View::read_file`]), and never
+//!   has its own directory touched by a guest: loading copies.
+//!
+//! # Why one lock
+//! The tree sits behind one `Arc<Mutex<_>>`. Every operation is short and bounded (a path is at
+//! most [`quota::DEFAULT_MAX_PATH_BYTES`] long, a read or write at most one guest buffer), and
+//! one lock makes each operation atomic for every view at once: a rename, a hard link or a
+//! quota charge can never be seen half done by another party, with no lock-ordering argument to
+//! get wrong. Contention is low by construction: in a computation, principals provision
+//! before the program runs and collect after it ends. The host-side streaming API takes the
+//! lock once per [`view::HOST_IO_CHUNK_BYTES`], so a long upload never holds it for long.
+//!
+//! # Errors
+//! Guest-facing operations answer an [`Errno`], as preview1 does. Host-facing ones answer an
+//! [`FsError`] that says which path and why. A poisoned lock (a panic in another thread while
+//! it held the lock, which this module never does on purpose) makes every later operation
+//! answer `EIO` rather than trust a half-done change.
+
+pub mod caps;
+mod data;
+mod host;
+pub mod quota;
+mod tree;
+pub mod view;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub use caps::{Access, CapabilityTable, ParseAccessError};
+pub use host::LoadSummary;
+pub use quota::{Quotas, Usage};
+pub use tree::Dirent;
+pub use view::{FileReader, Handle, View};
+
+use crate::types::Errno;
+use tree::Tree;
+
+/// Where the file system's timestamps come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Timestamps {
+    /// The host's real-time clock (nanoseconds since the Unix epoch). The default.
+    #[default]
+    Realtime,
+    /// Always this value. For runs whose policy does not allow the clock: file times would
+    /// otherwise tell the guest the time of day.
+    Fixed(u64),
+}
+
+/// How a [`FileSystem`] is set up. Default: [`Quotas::default`] and [`Timestamps::Realtime`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FsConfig {
+    /// The limits. Default: [`Quotas::default`].
+    pub quotas: Quotas,
+    /// The clock for timestamps. Default: [`Timestamps::Realtime`].
+    pub timestamps: Timestamps,
+}
+
+/// Why a host-side file-system call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FsError {
+    /// A guest path given by the host is not usable: relative, with `.`/`..`, a NUL, or too
+    /// long.
+    #[error("guest path {path:?}: {reason}")]
+    InvalidPath {
+        /// The path as given.
+        path: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// No entry of the view's capability table covers the path.
+    #[error("guest path {path}: no capability of this view covers it")]
+    NotCovered {
+        /// The normalised path.
+        path: String,
+    },
+    /// The view lacks an access the call needs that no preview1 right carries (`execute`).
+    #[error("guest path {path}: the view lacks the {access} access")]
+    NotPermitted {
+        /// The path.
+        path: String,
+        /// The access that is missing.
+        access: Access,
+    },
+    /// The operation failed with the errno a guest would have seen in the same place.
+    #[error("guest path {path}: {errno}")]
+    Guest {
+        /// The path.
+        path: String,
+        /// What a guest would have been told.
+        errno: Errno,
+    },
+    /// Reading the host's side (a host file, or the reader given to [`View::write_file`])
+    /// failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The host or guest path being moved.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A host file cannot be represented: a name that is not UTF-8, a device, FIFO or socket.
+    #[error("host path {}: {reason}", path.display())]
+    Unsupported {
+        /// The host path.
+        path: PathBuf,
+        /// Why it cannot be loaded.
+        reason: &'static str,
+    },
+}
+
+/// One in-memory file system, shared by every view made from it. See the module documentation.
+#[derive(Clone, Debug)]
+pub struct FileSystem {
+    shared: Arc<Mutex<Tree>>,
+}
+
+impl Default for FileSystem {
+    /// An empty file system with [`FsConfig::default`].
+    fn default() -> Self {
+        FileSystem::new(FsConfig::default())
+    }
+}
+
+impl FileSystem {
+    /// An empty file system: just the root directory `/`.
+    pub fn new(config: FsConfig) -> FileSystem {
+        FileSystem {
+            shared: Arc::new(Mutex::new(Tree::new(config.quotas, config.timestamps))),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Tree>, Errno> {
+        self.shared.lock().map_err(|_| Errno::Io)
+    }
+
+    fn lock_host(&self) -> Result<MutexGuard<'_, Tree>, FsError> {
+        self.lock().map_err(|errno| FsError::Guest {
+            path: "/".into(),
+            errno,
+        })
+    }
+
+    /// The view a capability table describes: one preopened directory per entry, with the
+    /// rights of its [`Access`]. This is the only way to make a view.
+    ///
+    /// # Errors
+    /// [`FsError::Guest`] with `ENOENT` or `ENOTDIR` if an entry's path is not an existing
+    /// directory, reached from `/` without following any symbolic link (a link a guest
+    /// planted cannot redirect another party's view).
+    pub fn view(&self, table: &CapabilityTable) -> Result<View, FsError> {
+        View::new(self, table)
+    }
+
+    /// Creates the directory at absolute guest `path` and any missing parents, as the host
+    /// (no capability involved). Existing directories are fine.
+    ///
+    /// # Errors
+    /// [`FsError::InvalidPath`]; [`FsError::Guest`] with `ENOTDIR` if a component exists and
+    /// is not a directory (links are not followed), or `ENOSPC` past a quota.
+    pub fn create_dir_all(&self, path: &str) -> Result<(), FsError> {
+        self.create_dir_all_ino(path).map(drop)
+    }
+
+    fn create_dir_all_ino(&self, path: &str) -> Result<tree::Ino, FsError> {
+        let normalized = caps::normalize(path)?;
+        let err = |errno| FsError::Guest {
+            path: normalized.clone(),
+            errno,
+        };
+        let mut tree = self.lock_host()?;
+        let mut cur = tree::ROOT;
+        for comp in caps::components(&normalized) {
+            cur = match tree.child(cur, comp).map_err(err)? {
+                Some(ino)
+                    if tree.filetype(ino).map_err(err)? == crate::types::Filetype::Directory =>
+                {
+                    ino
+                }
+                Some(_) => return Err(err(Errno::Notdir)),
+                None => tree.mkdir_in(cur, comp).map_err(err)?,
+            };
+        }
+        Ok(cur)
+    }
+
+    /// What the quotas count right now.
+    ///
+    /// # Errors
+    /// `EIO` if the lock is poisoned.
+    pub fn usage(&self) -> Result<Usage, Errno> {
+        Ok(self.lock()?.usage())
+    }
+
+    /// The quotas this file system enforces.
+    ///
+    /// # Errors
+    /// `EIO` if the lock is poisoned.
+    pub fn quotas(&self) -> Result<Quotas, Errno> {
+        Ok(self.lock()?.quotas)
+    }
+
+    /// Whether `self` and `other` are handles to the same file system.
+    pub fn same_as(&self, other: &FileSystem) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
