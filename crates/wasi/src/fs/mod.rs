@@ -127,9 +127,22 @@ pub enum FsError {
 }
 
 /// One in-memory file system, shared by every view made from it. See the module documentation.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct FileSystem {
     shared: Arc<Mutex<Tree>>,
+}
+
+impl std::fmt::Debug for FileSystem {
+    /// Shows the usage only: the tree holds parties' data, which must not reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.shared.try_lock() {
+            Ok(tree) => f
+                .debug_struct("FileSystem")
+                .field("usage", &tree.usage())
+                .finish_non_exhaustive(),
+            Err(_) => f.debug_struct("FileSystem").finish_non_exhaustive(),
+        }
+    }
 }
 
 impl Default for FileSystem {

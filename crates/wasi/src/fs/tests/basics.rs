@@ -702,3 +702,13 @@ fn two_views_see_one_file_system() {
     assert_eq!(get(&b_pre[0], "../shared/note"), Err(Errno::Notcapable));
     assert!(fs.same_as(b.file_system()));
 }
+
+#[test]
+fn debug_output_never_shows_file_contents() {
+    let (fs, view, root) = rw();
+    put(&root, "secret", b"the-password");
+    for shown in [format!("{fs:?}"), format!("{view:?}"), format!("{root:?}")] {
+        assert!(!shown.contains("the-password"), "{shown}");
+        assert!(!shown.contains("116, 104, 101"), "{shown}");
+    }
+}
