@@ -329,6 +329,12 @@ impl WasiCtx {
         self.deadline = Some(deadline);
     }
 
+    /// Sets the cap on bytes written to stdout and stderr together (the sandbox applies the
+    /// run's limit here).
+    pub fn set_max_output_bytes(&mut self, limit: u64) {
+        self.output_limit = limit;
+    }
+
     /// The wall-clock deadline, if one is set.
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline

@@ -1,0 +1,4 @@
+//! Prints a greeting: the smallest useful guest.
+fn main() {
+    println!("hello from a Covenant guest");
+}
