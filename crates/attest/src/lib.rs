@@ -17,6 +17,8 @@
 //! - [`csr`]: the certificate signing request a runtime sends and the service's checks of it.
 //! - [`ca`]: the service's certificate authority, which issues attested certificates.
 //! - [`extensions`]: the X.509 extensions (one documented OID arc) that carry the claims.
+//! - [`wire`]: the JSON bodies of the service's HTTP API and the runtime's two calls around
+//!   them ([`wire::prepare_attestation`], [`wire::accept_attestation_response`]).
 //! - [`verify`]: the client-side check of an attested certificate against what the client
 //!   expects ([`ExpectedRuntime`]), also as a rustls [`ServerCertVerifier`]
 //!   ([`AttestedServerVerifier`]).
@@ -43,6 +45,7 @@ pub mod pem;
 pub mod platform;
 pub mod software;
 pub mod verify;
+pub mod wire;
 
 pub use ca::{CertificateAuthority, DEFAULT_ATTESTED_CERTIFICATE_LIFETIME, IssuedCertificate};
 pub use csr::{CheckedCsr, RuntimeCsrRequest};

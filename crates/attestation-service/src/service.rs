@@ -1,0 +1,360 @@
+//! The service's logic, independent of HTTP: issue nonces, check evidence and issue attested
+//! certificates, report certificate status. Every call is written to the audit log with its
+//! outcome by [`AttestationService::audited`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use covenant_attest::ca::bind;
+use covenant_attest::pem::csr_from_pem;
+use covenant_attest::wire::{
+    AttestationRequest, AttestationResponse, CertificateState, CertificateStatus, NonceResponse,
+};
+use covenant_attest::{
+    CertificateAuthority, CheckedCsr, CsrError, Nonce, PlatformEnrolment, PlatformKind,
+    verifier_for,
+};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::ServiceError;
+use crate::db::{CertificateRecord, Database, NonceOutcome};
+
+/// How long a nonce stays usable by default: five minutes, enough for a worker to start, make
+/// its key and sign evidence; short enough that a leaked nonce is soon worthless.
+pub const DEFAULT_NONCE_LIFETIME: Duration = Duration::from_secs(5 * 60);
+
+/// The most nonces that may be outstanding (issued, unused, unexpired) at once by default.
+/// Nonces are free to ask for; this stops a flood of requests from filling the database.
+pub const DEFAULT_MAX_OUTSTANDING_NONCES: i64 = 100_000;
+
+/// How long an expired, unused nonce is kept before it is purged: one day, so that a late
+/// submission is told "expired" rather than "unknown".
+pub const NONCE_PURGE_GRACE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Expired nonces are purged once every this many nonces issued (a DELETE per nonce would
+/// double the write load for nothing).
+pub const NONCE_PURGE_INTERVAL: u64 = 1024;
+
+/// Tunable settings of a running service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceConfig {
+    /// How long a nonce stays usable. Default [`DEFAULT_NONCE_LIFETIME`].
+    pub nonce_lifetime: Duration,
+    /// How long an attested certificate is valid. Default
+    /// [`covenant_attest::DEFAULT_ATTESTED_CERTIFICATE_LIFETIME`] (one hour); capped at
+    /// [`covenant_attest::ca::MAX_ATTESTED_CERTIFICATE_LIFETIME`].
+    pub certificate_lifetime: Duration,
+    /// The most outstanding nonces. Default [`DEFAULT_MAX_OUTSTANDING_NONCES`].
+    pub max_outstanding_nonces: i64,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            nonce_lifetime: DEFAULT_NONCE_LIFETIME,
+            certificate_lifetime: covenant_attest::DEFAULT_ATTESTED_CERTIFICATE_LIFETIME,
+            max_outstanding_nonces: DEFAULT_MAX_OUTSTANDING_NONCES,
+        }
+    }
+}
+
+/// Now as Unix milliseconds.
+pub fn unix_ms(time: OffsetDateTime) -> i64 {
+    i64::try_from(time.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// RFC 3339 text for Unix milliseconds.
+///
+/// # Errors
+/// [`ServiceError::Internal`] if the time is out of range.
+pub fn rfc3339_ms(ms: i64) -> Result<String, ServiceError> {
+    let time = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    time.format(&Rfc3339)
+        .map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
+/// The attestation service: its CA, its database and its settings.
+#[derive(Debug)]
+pub struct AttestationService {
+    db: Database,
+    ca: CertificateAuthority,
+    config: ServiceConfig,
+    nonces_issued: AtomicU64,
+}
+
+/// What a successful call puts in the audit log.
+pub struct AuditNote {
+    /// For people.
+    pub detail: String,
+    /// The certificate concerned, if any.
+    pub serial: Option<String>,
+}
+
+impl AttestationService {
+    /// A service over an open database and a loaded CA.
+    pub fn new(db: Database, ca: CertificateAuthority, config: ServiceConfig) -> Self {
+        Self {
+            db,
+            ca,
+            config,
+            nonces_issued: AtomicU64::new(0),
+        }
+    }
+
+    /// The database.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// The CA.
+    pub fn ca(&self) -> &CertificateAuthority {
+        &self.ca
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+
+    /// Runs `call`, writes one audit entry for `action` with its outcome (`ok`, `refused` or
+    /// `error`, the error's code, and the note or the error's full text), and returns its
+    /// result. If the audit write itself fails, that is logged and the call's result is
+    /// returned unchanged: the caller's outcome does not depend on our bookkeeping.
+    pub async fn audited<T>(
+        &self,
+        action: &str,
+        call: impl Future<Output = Result<(T, AuditNote), ServiceError>>,
+    ) -> Result<T, ServiceError> {
+        let result = call.await;
+        let now = unix_ms(OffsetDateTime::now_utc());
+        let write = match &result {
+            Ok((_, note)) => {
+                self.db
+                    .audit(
+                        now,
+                        action,
+                        "ok",
+                        "ok",
+                        &note.detail,
+                        note.serial.as_deref(),
+                    )
+                    .await
+            }
+            Err(error) => {
+                let outcome = if error.is_refusal() {
+                    "refused"
+                } else {
+                    "error"
+                };
+                // The audit log is ours: it gets the full text, internal errors included.
+                self.db
+                    .audit(now, action, outcome, error.code(), &error.to_string(), None)
+                    .await
+            }
+        };
+        if let Err(audit_error) = write {
+            tracing::error!(%action, error = %audit_error, "could not write the audit log");
+        }
+        result.map(|(value, _)| value)
+    }
+
+    /// Issues a nonce (not audited; see [`AttestationService::audited`]).
+    ///
+    /// # Errors
+    /// [`ServiceError::TooManyNonces`] when [`ServiceConfig::max_outstanding_nonces`] are
+    /// outstanding; [`ServiceError::Database`].
+    pub async fn issue_nonce(&self) -> Result<(NonceResponse, AuditNote), ServiceError> {
+        let now = OffsetDateTime::now_utc();
+        let now_ms = unix_ms(now);
+        if self
+            .nonces_issued
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(NONCE_PURGE_INTERVAL)
+        {
+            let cutoff = now_ms
+                .saturating_sub(i64::try_from(NONCE_PURGE_GRACE.as_millis()).unwrap_or(i64::MAX));
+            self.db.purge_expired_nonces(cutoff).await?;
+        }
+        if self.db.outstanding_nonces(now_ms).await? >= self.config.max_outstanding_nonces {
+            return Err(ServiceError::TooManyNonces);
+        }
+        let nonce = Nonce::random().map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let lifetime_ms = i64::try_from(self.config.nonce_lifetime.as_millis()).unwrap_or(i64::MAX);
+        let expires_ms = now_ms.saturating_add(lifetime_ms);
+        self.db
+            .insert_nonce(&nonce.to_hex(), now_ms, expires_ms)
+            .await?;
+        let response = NonceResponse {
+            nonce,
+            expires_at: rfc3339_ms(expires_ms)?,
+        };
+        let note = AuditNote {
+            detail: format!("nonce {nonce} expires {}", response.expires_at),
+            serial: None,
+        };
+        Ok((response, note))
+    }
+
+    /// Checks an attestation request and issues an attested certificate (not audited; see
+    /// [`AttestationService::audited`]).
+    ///
+    /// The checks, in order: the CSR (well-formed, self-signed, P-256, only expected
+    /// extensions); the signer is an enrolled platform that is not revoked; the evidence
+    /// verifies for that platform; the nonce it binds is consumed now (unknown, used and
+    /// expired nonces are refused; a nonce whose evidence verified is used up even if a later
+    /// check fails); the measurement is allowed for the platform; evidence and CSR agree on TLS
+    /// key, policy hash and computation id. Only then is a certificate signed and recorded.
+    ///
+    /// # Errors
+    /// The [`ServiceError`] refusal naming the first failed check, or an internal error.
+    pub async fn attest(
+        &self,
+        request: &AttestationRequest,
+    ) -> Result<(AttestationResponse, AuditNote), ServiceError> {
+        let csr_der = csr_from_pem(request.csr.as_bytes(), "csr")
+            .map_err(|e| ServiceError::Csr(CsrError::Malformed(e.to_string())))?;
+        let csr = CheckedCsr::parse(&csr_der)?;
+
+        let evidence = &request.evidence;
+        let platform = self
+            .db
+            .platform_by_key_id(&evidence.signer_key_id.to_hex())
+            .await?
+            .ok_or(ServiceError::UnknownPlatform {
+                key_id: evidence.signer_key_id,
+            })?;
+        if platform.revoked_at.is_some() {
+            return Err(ServiceError::PlatformRevoked {
+                name: platform.name,
+            });
+        }
+        let kind: PlatformKind = platform.kind.parse().map_err(|e| {
+            ServiceError::Internal(format!("platform {:?} in the database: {e}", platform.name))
+        })?;
+        let certificate_der = covenant_attest::pem::certificate_from_pem(
+            platform.certificate_pem.as_bytes(),
+            "platform",
+        )
+        .map_err(|e| {
+            ServiceError::Internal(format!("platform {:?} in the database: {e}", platform.name))
+        })?;
+        let enrolment = PlatformEnrolment {
+            name: platform.name.clone(),
+            kind,
+            certificate_der: certificate_der.to_vec(),
+        };
+        let verified = verifier_for(kind)?.verify(evidence, &enrolment)?;
+        let claims = verified.claims();
+
+        let now = OffsetDateTime::now_utc();
+        match self
+            .db
+            .consume_nonce(&claims.nonce.to_hex(), unix_ms(now))
+            .await?
+        {
+            NonceOutcome::Consumed => {}
+            NonceOutcome::Unknown => return Err(ServiceError::UnknownNonce),
+            NonceOutcome::AlreadyUsed => return Err(ServiceError::NonceAlreadyUsed),
+            NonceOutcome::Expired => return Err(ServiceError::NonceExpired),
+        }
+        if !self
+            .db
+            .measurement_allowed(&platform.name, &claims.measurement.to_hex())
+            .await?
+        {
+            return Err(ServiceError::MeasurementNotAllowed {
+                platform: platform.name,
+                measurement: claims.measurement,
+            });
+        }
+        let bound = bind(&verified, &csr)?;
+        let issued = self
+            .ca
+            .issue_attested(&bound, now, self.config.certificate_lifetime)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let record = CertificateRecord {
+            serial: issued.serial.clone(),
+            nonce: claims.nonce.to_hex(),
+            platform: platform.name.clone(),
+            platform_kind: kind.as_str().to_owned(),
+            measurement: claims.measurement.to_hex(),
+            policy_hash: claims.policy_hash.to_hex(),
+            computation_id: claims.computation_id.clone(),
+            tls_key_sha256: bound.tls_public_key_sha256().to_hex(),
+            not_before: unix_ms(issued.not_before),
+            not_after: unix_ms(issued.not_after),
+            certificate_pem: issued.pem.clone(),
+            issued_at: unix_ms(now),
+            revoked_at: None,
+            revocation_reason: None,
+        };
+        self.db.insert_certificate(&record).await?;
+        let response = AttestationResponse {
+            serial: issued.serial.clone(),
+            certificate_chain: vec![issued.pem, self.ca.certificate_pem()],
+            not_before: rfc3339_ms(record.not_before)?,
+            not_after: rfc3339_ms(record.not_after)?,
+        };
+        let note = AuditNote {
+            detail: format!(
+                "issued certificate {} to platform {:?} ({kind}) for measurement {}, policy {}, computation {:?}, \
+                 TLS key {}; valid until {}",
+                issued.serial,
+                platform.name,
+                claims.measurement,
+                claims.policy_hash,
+                claims.computation_id,
+                record.tls_key_sha256,
+                response.not_after
+            ),
+            serial: Some(issued.serial),
+        };
+        Ok((response, note))
+    }
+
+    /// The status of a certificate (not audited; see [`AttestationService::audited`]).
+    ///
+    /// # Errors
+    /// [`ServiceError::UnknownCertificate`]; [`ServiceError::Database`].
+    pub async fn certificate_status(
+        &self,
+        serial: &str,
+    ) -> Result<(CertificateStatus, AuditNote), ServiceError> {
+        let shown: String = serial.chars().take(64).collect();
+        if serial.len() > 64 || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ServiceError::UnknownCertificate(shown));
+        }
+        let record = self
+            .db
+            .certificate(&serial.to_ascii_lowercase())
+            .await?
+            .ok_or(ServiceError::UnknownCertificate(shown))?;
+        let now_ms = unix_ms(OffsetDateTime::now_utc());
+        let status = if record.revoked_at.is_some() {
+            CertificateState::Revoked
+        } else if now_ms > record.not_after {
+            CertificateState::Expired
+        } else {
+            CertificateState::Valid
+        };
+        let response = CertificateStatus {
+            serial: record.serial.clone(),
+            status,
+            platform: record.platform_kind,
+            measurement: record.measurement,
+            policy_hash: record.policy_hash,
+            computation_id: record.computation_id,
+            not_before: rfc3339_ms(record.not_before)?,
+            not_after: rfc3339_ms(record.not_after)?,
+            revoked_at: record.revoked_at.map(rfc3339_ms).transpose()?,
+            revocation_reason: record.revocation_reason,
+        };
+        let note = AuditNote {
+            detail: format!("certificate {} is {status:?}", record.serial),
+            serial: Some(record.serial),
+        };
+        Ok((response, note))
+    }
+}
