@@ -3,7 +3,7 @@
 //! | OID | name | DER value |
 //! |---|---|---|
 //! | `1.3.6.1.4.1.62917.1.1` | platform kind | UTF8String, e.g. `software` |
-//! | `1.3.6.1.4.1.62917.1.2` | measurement | OCTET STRING, 32 bytes |
+//! | `1.3.6.1.4.1.62917.1.2` | measurement | OCTET STRING, 32 or 48 bytes |
 //! | `1.3.6.1.4.1.62917.1.3` | policy hash | OCTET STRING, 32 bytes (SHA-256) |
 //! | `1.3.6.1.4.1.62917.1.4` | computation id | UTF8String, at most 256 bytes |
 //!
@@ -26,7 +26,7 @@ const fn under_arc(last: u64) -> [u64; 9] {
 
 /// Platform kind extension: `1.3.6.1.4.1.62917.1.1`, a UTF8String.
 pub const OID_PLATFORM: [u64; 9] = under_arc(1);
-/// Measurement extension: `1.3.6.1.4.1.62917.1.2`, an OCTET STRING of 32 bytes.
+/// Measurement extension: `1.3.6.1.4.1.62917.1.2`, an OCTET STRING of 32 or 48 bytes.
 pub const OID_MEASUREMENT: [u64; 9] = under_arc(2);
 /// Policy hash extension: `1.3.6.1.4.1.62917.1.3`, an OCTET STRING of 32 bytes.
 pub const OID_POLICY_HASH: [u64; 9] = under_arc(3);
@@ -176,8 +176,11 @@ impl AttestedClaims {
                     platform.replace(kind).is_none()
                 }
                 Known::Measurement => {
-                    let bytes = decode_digest(ext.value).map_err(malformed)?;
-                    measurement.replace(Measurement(bytes)).is_none()
+                    let bytes = decode(TAG_OCTET_STRING, ext.value).map_err(malformed)?;
+                    let value = Measurement::from_bytes(bytes).ok_or_else(|| {
+                        malformed(format!("expected 32 or 48 bytes, found {}", bytes.len()))
+                    })?;
+                    measurement.replace(value).is_none()
                 }
                 Known::PolicyHash => {
                     let bytes = decode_digest(ext.value).map_err(malformed)?;

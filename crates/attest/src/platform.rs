@@ -37,6 +37,7 @@ pub enum PlatformKind {
     /// Intel SGX enclaves (reserved).
     Sgx,
     /// Arm TrustZone with OP-TEE (reserved).
+    #[serde(rename = "trustzone")]
     TrustZone,
     /// A virtual machine isolated by the seL4 hypervisor (reserved).
     Sel4,
@@ -65,7 +66,7 @@ impl PlatformKind {
         match self {
             Self::Software => "software",
             Self::Sgx => "sgx",
-            Self::TrustZone => "trust-zone",
+            Self::TrustZone => "trustzone",
             Self::Sel4 => "sel4",
             Self::Nitro => "nitro",
             Self::SevSnp => "sev-snp",
@@ -88,9 +89,7 @@ impl fmt::Display for PlatformKind {
 
 /// A platform kind name that is not one of [`PlatformKind::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown platform kind {0:?} (known: software, sgx, trust-zone, sel4, nitro, sev-snp, tdx)"
-)]
+#[error("unknown platform kind {0:?} (known: software, sgx, trustzone, sel4, nitro, sev-snp, tdx)")]
 pub struct UnknownPlatformKind(pub String);
 
 impl FromStr for PlatformKind {

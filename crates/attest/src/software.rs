@@ -73,7 +73,7 @@ pub fn measure_file(path: &Path) -> Result<Measurement, AttestError> {
         }
         hasher.update(&buffer[..n]);
     }
-    Ok(Measurement(hasher.finalize().into()))
+    Ok(Measurement::sha256(hasher.finalize().into()))
 }
 
 /// The software platform: a P-256 platform key (PKCS#8) with its certificate, and the

@@ -76,7 +76,7 @@ async fn run(backend: &str, db_url: Option<String>, total: usize, concurrency: u
     let dir = ServiceDir::new(temp.path().join("service"));
     let (ca, db) = dir.init(db_url.as_deref()).await.unwrap();
     let (cert, key) = identity();
-    let measurement = Measurement([0x42; 32]);
+    let measurement = Measurement::sha256([0x42; 32]);
     admin::enroll_platform(&db, "bench-host", PlatformKind::Software, cert.as_bytes())
         .await
         .unwrap();

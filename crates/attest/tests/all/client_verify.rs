@@ -98,7 +98,7 @@ fn each_client_side_refusal_has_its_own_error_and_message() {
     let measurement = refusal(&fx, &good.der, |e| {
         e.accepted_measurements.insert(
             PlatformKind::Software,
-            BTreeSet::from([Measurement([0x99; 32])]),
+            BTreeSet::from([Measurement::sha256([0x99; 32])]),
         );
     });
     assert_eq!(
@@ -214,4 +214,45 @@ fn the_ca_round_trips_through_pem_and_refuses_a_foreign_key() {
         .is_err()
     );
     assert!(!format!("{:?}", fx.ca).contains("PRIVATE"));
+}
+
+#[test]
+fn a_48_byte_measurement_travels_through_evidence_and_certificate() {
+    use covenant_attest::ca::bind;
+    use covenant_attest::software::{SoftwarePlatform, SoftwareVerifier};
+    use covenant_attest::{CheckedCsr, EvidenceVerifier as _, Nonce};
+
+    let fx = Fixture::new();
+    let (cert, key) = crate::support::identity("platform-1");
+    let long = Measurement::sha384([0x7e; 48]);
+    let platform = SoftwarePlatform::new(cert.as_bytes(), key.as_bytes(), long).unwrap();
+    let enrolment = covenant_attest::PlatformEnrolment {
+        name: "p".into(),
+        kind: PlatformKind::Software,
+        certificate_der: crate::support::der_of(&cert),
+    };
+    let (_, request) = covenant_attest::wire::prepare_attestation(
+        &platform,
+        POLICY,
+        COMPUTATION,
+        &[],
+        Nonce::random().unwrap(),
+    )
+    .unwrap();
+    let verified = SoftwareVerifier
+        .verify(&request.evidence, &enrolment)
+        .unwrap();
+    let csr_der = covenant_attest::pem::csr_from_pem(request.csr.as_bytes(), "csr").unwrap();
+    let bound = bind(&verified, &CheckedCsr::parse(&csr_der).unwrap()).unwrap();
+    let issued = fx
+        .ca
+        .issue_attested(&bound, OffsetDateTime::now_utc(), HOUR)
+        .unwrap();
+    let mut expected = fx.expected();
+    expected
+        .accepted_measurements
+        .insert(PlatformKind::Software, BTreeSet::from([long]));
+    let claims = verify_attested_certificate(&expected, &issued.der, now_unix()).unwrap();
+    assert_eq!(claims.measurement, long);
+    assert_eq!(claims.measurement.as_bytes().len(), 48);
 }

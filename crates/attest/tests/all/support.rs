@@ -33,7 +33,7 @@ pub fn der_of(pem: &str) -> Vec<u8> {
         .to_vec()
 }
 
-pub const MEASUREMENT: Measurement = Measurement([0x11; 32]);
+pub const MEASUREMENT: Measurement = Measurement::sha256([0x11; 32]);
 pub const POLICY: Digest = Digest([0x22; 32]);
 pub const COMPUTATION: &str = "computation-42";
 

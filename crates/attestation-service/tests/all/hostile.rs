@@ -122,7 +122,7 @@ async fn measurement_not_allowed() {
         admin::enroll_platform(h.db(), "host-2", PlatformKind::Software, cert.as_bytes())
             .await
             .unwrap();
-        let other = Measurement([0x44; 32]);
+        let other = Measurement::sha256([0x44; 32]);
         let platform = SoftwarePlatform::new(cert.as_bytes(), key.as_bytes(), other).unwrap();
         let (_, request) =
             prepare_attestation(&platform, POLICY, COMPUTATION, &[], h.nonce().await).unwrap();

@@ -13,7 +13,7 @@ use covenant_attestation_service::{
 use sqlx::Connection as _;
 use tokio::sync::oneshot;
 
-pub const MEASUREMENT: Measurement = Measurement([0x11; 32]);
+pub const MEASUREMENT: Measurement = Measurement::sha256([0x11; 32]);
 pub const POLICY: Digest = Digest([0x22; 32]);
 pub const COMPUTATION: &str = "computation-7";
 pub const PLATFORM: &str = "host-1";
