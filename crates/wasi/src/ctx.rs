@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::fs::{FileSystem, Handle, View};
 use crate::types::{Errno, Filetype, Rights};
 
 /// The most bytes of arguments plus environment (including NUL terminators) one context may
@@ -83,29 +84,102 @@ impl Output {
     }
 }
 
-/// What a descriptor refers to.
-#[derive(Debug)]
-pub(crate) enum Descriptor {
+/// A standard stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stream {
     Stdin,
     Stdout,
     Stderr,
 }
 
-/// One open descriptor: what it refers to, its rights and its flags.
+/// What a descriptor refers to: a standard stream (with its rights and flags), or a file or
+/// directory of the in-memory file system (whose [`Handle`] carries its own rights and flags,
+/// checked by the file system on every call).
 #[derive(Debug)]
-pub(crate) struct FdEntry {
-    pub(crate) descriptor: Descriptor,
-    pub(crate) rights_base: Rights,
-    pub(crate) rights_inheriting: Rights,
-    pub(crate) flags: u16,
+pub(crate) enum Descriptor {
+    Stream {
+        stream: Stream,
+        rights_base: Rights,
+        rights_inheriting: Rights,
+        flags: u16,
+    },
+    Fs(Handle),
 }
 
-impl FdEntry {
+impl Descriptor {
     pub(crate) fn filetype(&self) -> Filetype {
-        match self.descriptor {
-            Descriptor::Stdin | Descriptor::Stdout | Descriptor::Stderr => {
-                Filetype::CharacterDevice
+        match self {
+            Descriptor::Stream { .. } => Filetype::CharacterDevice,
+            Descriptor::Fs(handle) => handle.filetype(),
+        }
+    }
+
+    /// The standard stream, if this is one.
+    pub(crate) fn stream(&self) -> Option<Stream> {
+        match self {
+            Descriptor::Stream { stream, .. } => Some(*stream),
+            Descriptor::Fs(_) => None,
+        }
+    }
+
+    pub(crate) fn rights_base(&self) -> Rights {
+        match self {
+            Descriptor::Stream { rights_base, .. } => *rights_base,
+            Descriptor::Fs(handle) => handle.rights_base(),
+        }
+    }
+
+    pub(crate) fn rights_inheriting(&self) -> Rights {
+        match self {
+            Descriptor::Stream {
+                rights_inheriting, ..
+            } => *rights_inheriting,
+            Descriptor::Fs(handle) => handle.rights_inheriting(),
+        }
+    }
+
+    pub(crate) fn flags(&self) -> u16 {
+        match self {
+            Descriptor::Stream { flags, .. } => *flags,
+            Descriptor::Fs(handle) => handle.fdflags(),
+        }
+    }
+
+    /// `fd_fdstat_set_rights`: rights only shrink.
+    pub(crate) fn set_rights(&mut self, base: Rights, inheriting: Rights) -> Result<(), Errno> {
+        match self {
+            Descriptor::Stream {
+                rights_base,
+                rights_inheriting,
+                ..
+            } => {
+                if !rights_base.contains(base) || !rights_inheriting.contains(inheriting) {
+                    return Err(Errno::Notcapable);
+                }
+                *rights_base = base;
+                *rights_inheriting = inheriting;
+                Ok(())
             }
+            Descriptor::Fs(handle) => handle.set_rights(base, inheriting),
+        }
+    }
+
+    /// `fd_fdstat_set_flags`.
+    pub(crate) fn set_flags(&mut self, new: u16) -> Result<(), Errno> {
+        match self {
+            Descriptor::Stream {
+                rights_base, flags, ..
+            } => {
+                if !rights_base.contains(Rights::FD_FDSTAT_SET_FLAGS) {
+                    return Err(Errno::Notcapable);
+                }
+                if new & !crate::types::fdflags::ALL != 0 {
+                    return Err(Errno::Inval);
+                }
+                *flags = new;
+                Ok(())
+            }
+            Descriptor::Fs(handle) => handle.set_fdflags(new),
         }
     }
 }
@@ -129,7 +203,8 @@ pub struct WasiCtx {
     pub(crate) clock_allowed: bool,
     pub(crate) random_allowed: bool,
     deadline: Option<Instant>,
-    pub(crate) fds: BTreeMap<u32, FdEntry>,
+    pub(crate) fds: BTreeMap<u32, Descriptor>,
+    file_system: Option<FileSystem>,
 }
 
 /// Builds a [`WasiCtx`]. Defaults: no arguments, no environment, empty stdin, stdout and stderr
@@ -146,6 +221,7 @@ pub struct WasiCtxBuilder {
     output_limit: u64,
     clock_allowed: bool,
     random_allowed: bool,
+    view: Option<View>,
 }
 
 /// Why a context could not be built.
@@ -165,6 +241,10 @@ pub enum BuildError {
     /// Arguments and environment together exceed [`MAX_ARGS_ENV_BYTES`].
     #[error("arguments and environment take {0} bytes; the limit is {MAX_ARGS_ENV_BYTES}")]
     TooLarge(usize),
+    /// The view's preopened directories could not be opened (more of them than its
+    /// descriptor quota allows, or a poisoned file system).
+    #[error("opening the file system's preopened directories: {0}")]
+    Preopens(Errno),
 }
 
 impl WasiCtxBuilder {
@@ -184,6 +264,7 @@ impl WasiCtxBuilder {
             output_limit: Self::DEFAULT_MAX_OUTPUT_BYTES,
             clock_allowed: true,
             random_allowed: true,
+            view: None,
         }
     }
 
@@ -241,11 +322,21 @@ impl WasiCtxBuilder {
         self
     }
 
+    /// The file system the guest sees: `view`'s preopened directories become descriptors
+    /// 3, 4, ... in the order of its capability table, each with the rights its access grants
+    /// (see [`crate::fs::caps`]). Default: none, so every path call answers as POSIX does for a
+    /// process with no directories (`EBADF` for descriptors that are not open).
+    pub fn file_system(mut self, view: View) -> Self {
+        self.view = Some(view);
+        self
+    }
+
     /// Builds the context.
     ///
     /// # Errors
     /// A NUL byte in an argument or variable, a bad variable name, or more than
-    /// [`MAX_ARGS_ENV_BYTES`] of them.
+    /// [`MAX_ARGS_ENV_BYTES`] of them; [`BuildError::Preopens`] if the view's preopens cannot
+    /// be opened.
     pub fn build(self) -> Result<WasiCtx, BuildError> {
         let mut total = 0usize;
         let mut args = Vec::with_capacity(self.args.len() + 1);
@@ -279,19 +370,29 @@ impl WasiCtxBuilder {
         }
         let mut fds = BTreeMap::new();
         let stdio = [
-            (Descriptor::Stdin, STDIN_RIGHTS),
-            (Descriptor::Stdout, STDOUT_RIGHTS),
-            (Descriptor::Stderr, STDOUT_RIGHTS),
+            (Stream::Stdin, STDIN_RIGHTS),
+            (Stream::Stdout, STDOUT_RIGHTS),
+            (Stream::Stderr, STDOUT_RIGHTS),
         ];
-        for (fd, (descriptor, rights)) in stdio.into_iter().enumerate() {
-            let entry = FdEntry {
-                descriptor,
+        for (fd, (stream, rights)) in (0u32..).zip(stdio) {
+            let descriptor = Descriptor::Stream {
+                stream,
                 rights_base: rights,
                 rights_inheriting: Rights::NONE,
                 flags: 0,
             };
-            fds.insert(fd as u32, entry);
+            fds.insert(fd, descriptor);
         }
+        let file_system = match &self.view {
+            None => None,
+            Some(view) => {
+                let preopens = view.open_preopens().map_err(BuildError::Preopens)?;
+                for (fd, handle) in (3u32..).zip(preopens) {
+                    fds.insert(fd, Descriptor::Fs(handle));
+                }
+                Some(view.file_system().clone())
+            }
+        };
         Ok(WasiCtx {
             args,
             env,
@@ -305,6 +406,7 @@ impl WasiCtxBuilder {
             random_allowed: self.random_allowed,
             deadline: None,
             fds,
+            file_system,
         })
     }
 }
@@ -335,6 +437,24 @@ impl WasiCtx {
         self.output_limit = limit;
     }
 
+    /// The file system this context's descriptors refer to, if it was built with one. Its
+    /// files stay readable after the run through any view of it.
+    pub fn file_system(&self) -> Option<&FileSystem> {
+        self.file_system.as_ref()
+    }
+
+    /// The lowest descriptor number not in use (POSIX hands out the lowest).
+    pub(crate) fn free_fd(&self) -> Result<u32, Errno> {
+        let mut candidate = 0u32;
+        for fd in self.fds.keys() {
+            if *fd != candidate {
+                break;
+            }
+            candidate = candidate.checked_add(1).ok_or(Errno::Mfile)?;
+        }
+        Ok(candidate)
+    }
+
     /// The wall-clock deadline, if one is set.
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline
@@ -359,14 +479,14 @@ impl WasiCtx {
     /// would pass the limit, the part that fits is written and the instance ends.
     pub(crate) fn write_output(
         &mut self,
-        fd: u32,
+        stream: Stream,
         data: &[u8],
     ) -> Result<Result<(), Errno>, Termination> {
         let remaining = self.output_limit.saturating_sub(self.output_used);
         let fits = usize::try_from(remaining)
             .unwrap_or(usize::MAX)
             .min(data.len());
-        let out = if fd == 1 {
+        let out = if stream == Stream::Stdout {
             &mut self.stdout
         } else {
             &mut self.stderr
@@ -404,7 +524,7 @@ impl WasiCtx {
         match clock {
             ClockId::Realtime => SystemTime::now()
                 .duration_since(UNIX_EPOCH)
-                .map(|d| duration_ns(d))
+                .map(duration_ns)
                 .map_err(|_| Errno::Io),
             ClockId::Monotonic => Ok(duration_ns(monotonic_base().elapsed())),
             // CPU-time clocks would tell a guest how much the host scheduled it, a timing

@@ -11,11 +11,13 @@
 //! allow-list ([`SIGNATURES`]) and each engine's bindings are generated from it, so the three
 //! cannot drift apart.
 //!
-//! # What this file does not do yet
-//! No descriptor here is a file or directory: the in-memory file system binds to the same
-//! descriptor table (`ctx.fds`). Until a context has preopens, path functions answer as POSIX
-//! would for a process with no directories open: `EBADF` for descriptors that are not open,
-//! `ENOTDIR`/`ENOTCAPABLE` for the standard streams.
+//! # Files and directories
+//! Descriptors 3 and up are files and directories of the in-memory file system
+//! ([`crate::fs`]): the preopens of the context's view, then whatever the guest opens. Every
+//! call on them is checked by the file system against the descriptor's rights; this file only
+//! moves bytes between guest memory and the file system. A context without a view has no
+//! preopens, and path calls answer as POSIX would for a process with no directories: `EBADF`
+//! for descriptors that are not open, `ENOTDIR` for the standard streams.
 //!
 //! # Sockets and signals
 //! Preview1 has no way to create a socket, and Covenant never hands a guest one, so the four
@@ -25,9 +27,15 @@
 
 use std::time::{Duration, Instant};
 
-use crate::ctx::{Descriptor, FdEntry, Termination, WasiCtx};
+use crate::ctx::{Descriptor, Stream, Termination, WasiCtx};
+use crate::fs::Handle;
 use crate::memory::GuestMemory;
-use crate::types::{ClockId, Errno, Fdstat, Filestat, Rights, Whence, fdflags};
+use crate::types::{ClockId, Errno, Fdstat, Filestat, Rights, Whence};
+
+/// The longest path argument copied out of guest memory: 64 KiB. Stops a guest from making
+/// the host copy its whole memory as one path; the file system's own path quota
+/// (`ENAMETOOLONG`) is far below this.
+pub const MAX_PATH_ARG_BYTES: u32 = 64 * 1024;
 
 /// The most subscriptions one `poll_oneoff` may pass. Each costs the host a small allocation;
 /// this stops a guest from making the host allocate in proportion to its whole memory.
@@ -166,21 +174,30 @@ fn u(value: i32) -> u32 {
 }
 
 impl WasiCtx {
-    /// The descriptor `fd`, if open and holding every right in `required`.
-    fn entry(&self, fd: i32, required: Rights) -> Result<&FdEntry, Errno> {
-        let entry = self.fds.get(&u(fd)).ok_or(Errno::Badf)?;
-        if !entry.rights_base.contains(required) {
-            return Err(Errno::Notcapable);
-        }
-        Ok(entry)
+    /// The descriptor `fd`, or `EBADF`.
+    fn descriptor(&self, fd: i32) -> Result<&Descriptor, Errno> {
+        self.fds.get(&u(fd)).ok_or(Errno::Badf)
     }
 
-    fn entry_mut(&mut self, fd: i32, required: Rights) -> Result<&mut FdEntry, Errno> {
-        let entry = self.fds.get_mut(&u(fd)).ok_or(Errno::Badf)?;
-        if !entry.rights_base.contains(required) {
-            return Err(Errno::Notcapable);
+    fn descriptor_mut(&mut self, fd: i32) -> Result<&mut Descriptor, Errno> {
+        self.fds.get_mut(&u(fd)).ok_or(Errno::Badf)
+    }
+
+    /// The file-system descriptor `fd` a path call starts from: `EBADF` if not open,
+    /// `ENOTDIR` for a standard stream (the handle answers `ENOTDIR` for a file itself).
+    fn directory(&self, fd: i32) -> Result<&Handle, Errno> {
+        match self.descriptor(fd)? {
+            Descriptor::Fs(handle) => Ok(handle),
+            Descriptor::Stream { .. } => Err(Errno::Notdir),
         }
-        Ok(entry)
+    }
+
+    /// The guest path of preopen `fd`; `EBADF` for anything else.
+    fn preopen_name(&self, fd: i32) -> Result<&str, Errno> {
+        match self.descriptor(fd)? {
+            Descriptor::Fs(handle) => handle.preopen_name().ok_or(Errno::Badf),
+            Descriptor::Stream { .. } => Err(Errno::Badf),
+        }
     }
 }
 
@@ -285,64 +302,95 @@ pub fn clock_time_get(
     })())
 }
 
-/// The errno a standard stream gives for an operation that needs a seekable file.
-fn stream_errno(entry: &FdEntry) -> Errno {
-    match entry.descriptor {
-        Descriptor::Stdin | Descriptor::Stdout | Descriptor::Stderr => Errno::Spipe,
+/// A descriptor's rights must include `required`.
+fn require(descriptor: &Descriptor, required: Rights) -> Result<(), Errno> {
+    if descriptor.rights_base().contains(required) {
+        Ok(())
+    } else {
+        Err(Errno::Notcapable)
     }
 }
 
-/// `fd_advise`. Standard streams: `ESPIPE`.
+/// Reads a path argument out of guest memory.
+///
+/// # Errors
+/// `ENAMETOOLONG` past [`MAX_PATH_ARG_BYTES`] (before anything is copied), `EFAULT` outside
+/// memory, `EILSEQ` for bytes that are not UTF-8 (preview1 paths are strings).
+fn read_path(mem: &GuestMemory<'_>, ptr: i32, len: i32) -> Result<String, Errno> {
+    if u(len) > MAX_PATH_ARG_BYTES {
+        return Err(Errno::Nametoolong);
+    }
+    let bytes = mem.slice(u(ptr), u(len))?;
+    std::str::from_utf8(bytes)
+        .map(str::to_owned)
+        .map_err(|_| Errno::Ilseq)
+}
+
+/// A 16-bit flags argument; bits above 16 are `EINVAL`.
+fn flags16(value: i32) -> Result<u16, Errno> {
+    u16::try_from(value).map_err(|_| Errno::Inval)
+}
+
+/// `fd_advise`: accepted and ignored for files (everything is in memory). Standard streams:
+/// `ENOTCAPABLE` (they lack the right). Unknown advice or a negative range: `EINVAL`.
 pub fn fd_advise(
     ctx: &mut WasiCtx,
     _mem: &mut GuestMemory<'_>,
     fd: i32,
-    _offset: i64,
-    _len: i64,
+    offset: i64,
+    len: i64,
     advice: i32,
 ) -> HostResult {
     errno((|| {
-        let entry = ctx.entry(fd, Rights::FD_ADVISE)?;
-        if !(0..=5).contains(&advice) {
+        let descriptor = ctx.descriptor(fd)?;
+        require(descriptor, Rights::FD_ADVISE)?;
+        let advice = u8::try_from(advice).map_err(|_| Errno::Inval)?;
+        if offset < 0 || len < 0 {
             return Err(Errno::Inval);
         }
-        Err(stream_errno(entry))
+        match descriptor {
+            Descriptor::Fs(handle) => handle.advise(offset as u64, len as u64, advice),
+            Descriptor::Stream { .. } => Err(Errno::Spipe),
+        }
     })())
 }
 
-/// `fd_allocate`. Standard streams: `ESPIPE`.
+/// `fd_allocate`: grows a file to at least `offset + len`, charged to the byte quota.
 pub fn fd_allocate(
     ctx: &mut WasiCtx,
     _mem: &mut GuestMemory<'_>,
     fd: i32,
-    _offset: i64,
-    _len: i64,
+    offset: i64,
+    len: i64,
 ) -> HostResult {
-    errno(
-        ctx.entry(fd, Rights::FD_ALLOCATE)
-            .and_then(|entry| Err(stream_errno(entry))),
-    )
+    errno((|| match ctx.descriptor(fd)? {
+        Descriptor::Fs(handle) => handle.allocate(offset as u64, len as u64),
+        stream => require(stream, Rights::FD_ALLOCATE).and(Err(Errno::Spipe)),
+    })())
 }
 
-/// `fd_close`: closes a descriptor.
+/// `fd_close`: closes a descriptor (a preopen too, as POSIX allows).
 pub fn fd_close(ctx: &mut WasiCtx, _mem: &mut GuestMemory<'_>, fd: i32) -> HostResult {
     errno(ctx.fds.remove(&u(fd)).map(drop).ok_or(Errno::Badf))
 }
 
-/// `fd_datasync`. Standard streams: `EINVAL`, as `fdatasync` on a pipe.
+/// `fd_datasync`: nothing to flush in memory. Standard streams: `EINVAL`, as `fdatasync` on a
+/// pipe.
 pub fn fd_datasync(ctx: &mut WasiCtx, _mem: &mut GuestMemory<'_>, fd: i32) -> HostResult {
-    errno(
-        ctx.entry(fd, Rights::FD_DATASYNC)
-            .and_then(|_| Err(Errno::Inval)),
-    )
+    errno(match ctx.descriptor(fd) {
+        Ok(Descriptor::Fs(handle)) => handle.datasync(),
+        Ok(stream) => require(stream, Rights::FD_DATASYNC).and(Err(Errno::Inval)),
+        Err(e) => Err(e),
+    })
 }
 
-/// `fd_sync`. Standard streams: `EINVAL`, as `fsync` on a pipe.
+/// `fd_sync`: nothing to flush in memory. Standard streams: `EINVAL`, as `fsync` on a pipe.
 pub fn fd_sync(ctx: &mut WasiCtx, _mem: &mut GuestMemory<'_>, fd: i32) -> HostResult {
-    errno(
-        ctx.entry(fd, Rights::FD_SYNC)
-            .and_then(|_| Err(Errno::Inval)),
-    )
+    errno(match ctx.descriptor(fd) {
+        Ok(Descriptor::Fs(handle)) => handle.sync(),
+        Ok(stream) => require(stream, Rights::FD_SYNC).and(Err(Errno::Inval)),
+        Err(e) => Err(e),
+    })
 }
 
 /// `fd_fdstat_get`: type, flags and rights of a descriptor.
@@ -353,12 +401,12 @@ pub fn fd_fdstat_get(
     stat: i32,
 ) -> HostResult {
     errno((|| {
-        let entry = ctx.entry(fd, Rights::NONE)?;
+        let descriptor = ctx.descriptor(fd)?;
         let fdstat = Fdstat {
-            filetype: entry.filetype(),
-            flags: entry.flags,
-            rights_base: entry.rights_base,
-            rights_inheriting: entry.rights_inheriting,
+            filetype: descriptor.filetype(),
+            flags: descriptor.flags(),
+            rights_base: descriptor.rights_base(),
+            rights_inheriting: descriptor.rights_inheriting(),
         };
         mem.write(u(stat), &fdstat.to_bytes())
     })())
@@ -372,12 +420,8 @@ pub fn fd_fdstat_set_flags(
     flags: i32,
 ) -> HostResult {
     errno((|| {
-        let flags = u16::try_from(flags).map_err(|_| Errno::Inval)?;
-        if flags & !fdflags::ALL != 0 {
-            return Err(Errno::Inval);
-        }
-        ctx.entry_mut(fd, Rights::FD_FDSTAT_SET_FLAGS)?.flags = flags;
-        Ok(())
+        let flags = flags16(flags)?;
+        ctx.descriptor_mut(fd)?.set_flags(flags)
     })())
 }
 
@@ -391,19 +435,12 @@ pub fn fd_fdstat_set_rights(
     inheriting: i64,
 ) -> HostResult {
     errno((|| {
-        let entry = ctx.entry_mut(fd, Rights::NONE)?;
-        let base = Rights(base as u64);
-        let inheriting = Rights(inheriting as u64);
-        if !entry.rights_base.contains(base) || !entry.rights_inheriting.contains(inheriting) {
-            return Err(Errno::Notcapable);
-        }
-        entry.rights_base = base;
-        entry.rights_inheriting = inheriting;
-        Ok(())
+        ctx.descriptor_mut(fd)?
+            .set_rights(Rights(base as u64), Rights(inheriting as u64))
     })())
 }
 
-/// `fd_filestat_get`: attributes of the open file.
+/// `fd_filestat_get`: attributes of the open file. Standard streams lack the right.
 pub fn fd_filestat_get(
     ctx: &mut WasiCtx,
     mem: &mut GuestMemory<'_>,
@@ -411,97 +448,160 @@ pub fn fd_filestat_get(
     stat: i32,
 ) -> HostResult {
     errno((|| {
-        let entry = ctx.entry(fd, Rights::FD_FILESTAT_GET)?;
-        let filestat = Filestat {
-            filetype: entry.filetype() as u8,
-            ..Filestat::default()
+        let filestat = match ctx.descriptor(fd)? {
+            Descriptor::Fs(handle) => handle.filestat()?,
+            stream => {
+                require(stream, Rights::FD_FILESTAT_GET)?;
+                Filestat {
+                    filetype: stream.filetype() as u8,
+                    ..Filestat::default()
+                }
+            }
         };
         mem.write(u(stat), &filestat.to_bytes())
     })())
 }
 
-/// `fd_filestat_set_size`. Standard streams lack the right: `ENOTCAPABLE`.
+/// `fd_filestat_set_size`: truncates or extends a file. Standard streams lack the right.
 pub fn fd_filestat_set_size(
     ctx: &mut WasiCtx,
     _mem: &mut GuestMemory<'_>,
     fd: i32,
-    _size: i64,
+    size: i64,
 ) -> HostResult {
-    errno(
-        ctx.entry(fd, Rights::FD_FILESTAT_SET_SIZE)
-            .and_then(|e| Err(stream_errno(e))),
-    )
+    errno((|| match ctx.descriptor(fd)? {
+        Descriptor::Fs(handle) => handle.set_size(size as u64),
+        stream => require(stream, Rights::FD_FILESTAT_SET_SIZE).and(Err(Errno::Spipe)),
+    })())
 }
 
-/// `fd_filestat_set_times`. Standard streams lack the right: `ENOTCAPABLE`.
+/// `fd_filestat_set_times`. Standard streams lack the right.
 pub fn fd_filestat_set_times(
     ctx: &mut WasiCtx,
     _mem: &mut GuestMemory<'_>,
     fd: i32,
-    _atim: i64,
-    _mtim: i64,
-    _flags: i32,
+    atim: i64,
+    mtim: i64,
+    fst_flags: i32,
 ) -> HostResult {
-    errno(
-        ctx.entry(fd, Rights::FD_FILESTAT_SET_TIMES)
-            .and_then(|e| Err(stream_errno(e))),
-    )
+    errno((|| {
+        let fst_flags = flags16(fst_flags)?;
+        match ctx.descriptor(fd)? {
+            Descriptor::Fs(handle) => handle.set_times(atim as u64, mtim as u64, fst_flags),
+            stream => require(stream, Rights::FD_FILESTAT_SET_TIMES).and(Err(Errno::Spipe)),
+        }
+    })())
 }
 
-/// `fd_pread`. Standard streams lack `FD_SEEK`: `ENOTCAPABLE`.
+/// `fd_pread`: reads at an offset without moving the position. Standard streams lack
+/// `FD_SEEK`: `ENOTCAPABLE`.
 pub fn fd_pread(
     ctx: &mut WasiCtx,
-    _mem: &mut GuestMemory<'_>,
+    mem: &mut GuestMemory<'_>,
     fd: i32,
-    _iovs: i32,
-    _len: i32,
-    _offset: i64,
-    _nread: i32,
+    iovs: i32,
+    iovs_len: i32,
+    offset: i64,
+    nread: i32,
 ) -> HostResult {
-    errno(
-        ctx.entry(fd, Rights(Rights::FD_READ.0 | Rights::FD_SEEK.0))
-            .and_then(|e| Err(stream_errno(e))),
-    )
+    errno((|| {
+        let handle = match ctx.descriptor(fd)? {
+            Descriptor::Fs(handle) => handle,
+            stream => {
+                return require(stream, Rights::FD_READ | Rights::FD_SEEK).and(Err(Errno::Spipe));
+            }
+        };
+        handle.check_rights(Rights::FD_READ | Rights::FD_SEEK)?;
+        let iovs = mem.read_iovecs(u(iovs), u(iovs_len))?;
+        mem.check_iovecs(&iovs)?;
+        let mut total = 0u64;
+        for iov in &iovs {
+            let at = (offset as u64).checked_add(total).ok_or(Errno::Inval)?;
+            let n = handle.pread(mem.slice_mut(iov.ptr, iov.len)?, at)?;
+            total += n as u64;
+            if n < iov.len as usize {
+                break;
+            }
+        }
+        mem.write_u32(u(nread), total as u32)
+    })())
 }
 
-/// `fd_pwrite`. Standard streams lack `FD_SEEK`: `ENOTCAPABLE`.
+/// `fd_pwrite`: writes at an offset without moving the position (POSIX: even in append
+/// mode). Standard streams lack `FD_SEEK`: `ENOTCAPABLE`.
 pub fn fd_pwrite(
     ctx: &mut WasiCtx,
-    _mem: &mut GuestMemory<'_>,
+    mem: &mut GuestMemory<'_>,
     fd: i32,
-    _iovs: i32,
-    _len: i32,
-    _offset: i64,
-    _nwritten: i32,
+    iovs: i32,
+    iovs_len: i32,
+    offset: i64,
+    nwritten: i32,
 ) -> HostResult {
-    errno(
-        ctx.entry(fd, Rights(Rights::FD_WRITE.0 | Rights::FD_SEEK.0))
-            .and_then(|e| Err(stream_errno(e))),
-    )
+    errno((|| {
+        let handle = match ctx.descriptor(fd)? {
+            Descriptor::Fs(handle) => handle,
+            stream => {
+                return require(stream, Rights::FD_WRITE | Rights::FD_SEEK).and(Err(Errno::Spipe));
+            }
+        };
+        handle.check_rights(Rights::FD_WRITE | Rights::FD_SEEK)?;
+        let iovs = mem.read_iovecs(u(iovs), u(iovs_len))?;
+        mem.check_iovecs(&iovs)?;
+        let mut total = 0u64;
+        for iov in &iovs {
+            let at = (offset as u64).checked_add(total).ok_or(Errno::Fbig)?;
+            match handle.pwrite(mem.slice(iov.ptr, iov.len)?, at) {
+                Ok(n) => total += n as u64,
+                // Some bytes went out: report them, as POSIX does for a short write.
+                Err(_) if total > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        mem.write_u32(u(nwritten), total as u32)
+    })())
 }
 
-/// `fd_prestat_get`: describes a preopened directory; `EBADF` for anything else.
+/// The `prestat` tag of a preopened directory.
+const PREOPENTYPE_DIR: u8 = 0;
+
+/// `fd_prestat_get`: describes a preopened directory (its guest path's length); `EBADF` for
+/// anything else.
 pub fn fd_prestat_get(
     ctx: &mut WasiCtx,
-    _mem: &mut GuestMemory<'_>,
+    mem: &mut GuestMemory<'_>,
     fd: i32,
-    _prestat: i32,
+    prestat: i32,
 ) -> HostResult {
-    errno(ctx.entry(fd, Rights::NONE).and_then(|_| Err(Errno::Badf)))
+    errno((|| {
+        let name = ctx.preopen_name(fd)?;
+        let len = u32::try_from(name.len()).map_err(|_| Errno::Nametoolong)?;
+        let mut out = [0u8; 8];
+        out[0] = PREOPENTYPE_DIR;
+        out[4..8].copy_from_slice(&len.to_le_bytes());
+        mem.write(u(prestat), &out)
+    })())
 }
 
-/// `fd_prestat_dir_name`: the guest path of a preopened directory; `EBADF` for anything else.
+/// `fd_prestat_dir_name`: the guest path of a preopened directory, unterminated. A buffer
+/// shorter than the name: `ENAMETOOLONG`; `EBADF` for anything but a preopen.
 pub fn fd_prestat_dir_name(
     ctx: &mut WasiCtx,
-    _mem: &mut GuestMemory<'_>,
+    mem: &mut GuestMemory<'_>,
     fd: i32,
-    _path: i32,
-    _len: i32,
+    path: i32,
+    len: i32,
 ) -> HostResult {
-    errno(ctx.entry(fd, Rights::NONE).and_then(|_| Err(Errno::Badf)))
+    errno((|| {
+        let name = ctx.preopen_name(fd)?;
+        if (u(len) as usize) < name.len() {
+            return Err(Errno::Nametoolong);
+        }
+        mem.write(u(path), name.as_bytes())
+    })())
 }
 
-/// `fd_read`: reads into the guest's iovecs.
+/// `fd_read`: reads into the guest's iovecs, moving the position.
 pub fn fd_read(
     ctx: &mut WasiCtx,
     mem: &mut GuestMemory<'_>,
@@ -511,41 +611,76 @@ pub fn fd_read(
     nread: i32,
 ) -> HostResult {
     errno((|| {
-        let entry = ctx.entry(fd, Rights::FD_READ)?;
-        let iovs = mem.read_iovecs(u(iovs), u(iovs_len))?;
-        mem.check_iovecs(&iovs)?;
-        let total = match entry.descriptor {
-            Descriptor::Stdin => {
+        let stream = match ctx.descriptor_mut(fd)? {
+            Descriptor::Fs(handle) => {
+                handle.check_rights(Rights::FD_READ)?;
+                let iovs = mem.read_iovecs(u(iovs), u(iovs_len))?;
+                mem.check_iovecs(&iovs)?;
                 let mut total = 0u32;
                 for iov in &iovs {
-                    let n = ctx.read_stdin(mem.slice_mut(iov.ptr, iov.len)?);
+                    let n = handle.read(mem.slice_mut(iov.ptr, iov.len)?)?;
                     total += n as u32;
                     if n < iov.len as usize {
                         break;
                     }
                 }
-                total
+                return mem.write_u32(u(nread), total);
             }
-            Descriptor::Stdout | Descriptor::Stderr => return Err(Errno::Badf),
+            stream => {
+                require(stream, Rights::FD_READ)?;
+                stream.stream()
+            }
         };
+        if stream != Some(Stream::Stdin) {
+            return Err(Errno::Badf);
+        }
+        let iovs = mem.read_iovecs(u(iovs), u(iovs_len))?;
+        mem.check_iovecs(&iovs)?;
+        let mut total = 0u32;
+        for iov in &iovs {
+            let n = ctx.read_stdin(mem.slice_mut(iov.ptr, iov.len)?);
+            total += n as u32;
+            if n < iov.len as usize {
+                break;
+            }
+        }
         mem.write_u32(u(nread), total)
     })())
 }
 
-/// `fd_readdir`. Standard streams lack `FD_READDIR`: `ENOTCAPABLE`.
+/// `fd_readdir`: fills the buffer with `dirent` headers and names from `cookie` on; the last
+/// entry is cut at the end of the buffer, so `bufused == buf_len` tells the guest to ask again.
+/// Standard streams lack `FD_READDIR`.
 pub fn fd_readdir(
     ctx: &mut WasiCtx,
-    _mem: &mut GuestMemory<'_>,
+    mem: &mut GuestMemory<'_>,
     fd: i32,
-    _buf: i32,
-    _len: i32,
-    _cookie: i64,
-    _used: i32,
+    buf: i32,
+    buf_len: i32,
+    cookie: i64,
+    bufused: i32,
 ) -> HostResult {
-    errno(
-        ctx.entry(fd, Rights::FD_READDIR)
-            .and_then(|_| Err(Errno::Notdir)),
-    )
+    errno((|| {
+        let handle = match ctx.descriptor(fd)? {
+            Descriptor::Fs(handle) => handle,
+            stream => return require(stream, Rights::FD_READDIR).and(Err(Errno::Notdir)),
+        };
+        let out = mem.slice_mut(u(buf), u(buf_len))?;
+        let entries = handle.readdir(cookie as u64, out.len())?;
+        let mut used = 0usize;
+        'fill: for entry in &entries {
+            let header = entry.header();
+            for part in [&header[..], entry.name.as_bytes()] {
+                let n = part.len().min(out.len() - used);
+                out[used..used + n].copy_from_slice(&part[..n]);
+                used += n;
+                if used == out.len() {
+                    break 'fill;
+                }
+            }
+        }
+        mem.write_u32(u(bufused), used as u32)
+    })())
 }
 
 /// `fd_renumber`: moves descriptor `fd` to number `to`, closing what was there. Both must be
@@ -561,37 +696,46 @@ pub fn fd_renumber(ctx: &mut WasiCtx, _mem: &mut GuestMemory<'_>, fd: i32, to: i
     })())
 }
 
-/// `fd_seek`. Standard streams lack `FD_SEEK`: `ENOTCAPABLE`.
+/// `fd_seek`: moves a file's position and returns it. Standard streams lack `FD_SEEK`:
+/// `ENOTCAPABLE`.
 pub fn fd_seek(
     ctx: &mut WasiCtx,
-    _mem: &mut GuestMemory<'_>,
+    mem: &mut GuestMemory<'_>,
     fd: i32,
-    _offset: i64,
+    offset: i64,
     whence: i32,
-    _newoffset: i32,
+    newoffset: i32,
 ) -> HostResult {
     errno((|| {
-        let entry = ctx.entry(fd, Rights::FD_SEEK)?;
-        let _whence = match whence {
+        let whence = match whence {
             0 => Whence::Set,
             1 => Whence::Cur,
             2 => Whence::End,
             _ => return Err(Errno::Inval),
         };
-        Err(stream_errno(entry))
+        let position = match ctx.descriptor_mut(fd)? {
+            Descriptor::Fs(handle) => handle.seek(offset, whence)?,
+            stream => return require(stream, Rights::FD_SEEK).and(Err(Errno::Spipe)),
+        };
+        mem.write_u64(u(newoffset), position)
     })())
 }
 
-/// `fd_tell`. Standard streams lack `FD_TELL`: `ENOTCAPABLE`.
-pub fn fd_tell(ctx: &mut WasiCtx, _mem: &mut GuestMemory<'_>, fd: i32, _offset: i32) -> HostResult {
-    errno(
-        ctx.entry(fd, Rights::FD_TELL)
-            .and_then(|e| Err(stream_errno(e))),
-    )
+/// `fd_tell`: a file's position. Standard streams lack `FD_TELL`: `ENOTCAPABLE`.
+pub fn fd_tell(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: i32, offset: i32) -> HostResult {
+    errno((|| {
+        let position = match ctx.descriptor(fd)? {
+            Descriptor::Fs(handle) => handle.tell()?,
+            stream => return require(stream, Rights::FD_TELL).and(Err(Errno::Spipe)),
+        };
+        mem.write_u64(u(offset), position)
+    })())
 }
 
 /// `fd_write`: writes the guest's iovecs. Output to stdout/stderr counts against the output
-/// limit; passing it ends the instance with [`Termination::OutputLimit`].
+/// limit; passing it ends the instance with [`Termination::OutputLimit`]. A file is written at
+/// its position (at its end in append mode); if a quota stops the write after some bytes, the
+/// count so far is returned, as POSIX does for a short write.
 pub fn fd_write(
     ctx: &mut WasiCtx,
     mem: &mut GuestMemory<'_>,
@@ -600,18 +744,36 @@ pub fn fd_write(
     iovs_len: i32,
     nwritten: i32,
 ) -> HostResult {
-    let iovs = match (|| {
-        let entry = ctx.entry(fd, Rights::FD_WRITE)?;
-        if matches!(entry.descriptor, Descriptor::Stdin) {
-            return Err(Errno::Badf);
-        }
+    let stream = match (|| {
+        let descriptor = ctx.descriptor_mut(fd)?;
+        require(descriptor, Rights::FD_WRITE)?;
         let iovs = mem.read_iovecs(u(iovs), u(iovs_len))?;
         mem.check_iovecs(&iovs)?;
-        Ok(iovs)
+        let stream = match descriptor {
+            Descriptor::Fs(handle) => {
+                let mut total = 0u32;
+                for iov in &iovs {
+                    match handle.write(mem.slice(iov.ptr, iov.len)?) {
+                        Ok(n) => total += n as u32,
+                        Err(_) if total > 0 => break,
+                        Err(e) => return Err(e),
+                    }
+                }
+                mem.write_u32(u(nwritten), total)?;
+                return Ok(None);
+            }
+            Descriptor::Stream { stream, .. } => *stream,
+        };
+        if stream == Stream::Stdin {
+            return Err(Errno::Badf);
+        }
+        Ok(Some((stream, iovs)))
     })() {
-        Ok(iovs) => iovs,
+        Ok(Some(found)) => found,
+        Ok(None) => return Ok(0),
         Err(e) => return Ok(e.raw()),
     };
+    let (stream, iovs) = stream;
     let mut total = 0u32;
     for iov in &iovs {
         // In bounds: `check_iovecs` passed above.
@@ -619,7 +781,7 @@ pub fn fd_write(
             Ok(data) => data,
             Err(e) => return Ok(e.raw()),
         };
-        if let Err(e) = ctx.write_output(u(fd), data)? {
+        if let Err(e) = ctx.write_output(stream, data)? {
             return Ok(e.raw());
         }
         total += iov.len;
@@ -627,152 +789,203 @@ pub fn fd_write(
     errno(mem.write_u32(u(nwritten), total))
 }
 
-/// The errno for a path operation on descriptor `fd` when no descriptor is a directory.
-fn path_op(ctx: &WasiCtx, fd: i32, required: Rights) -> HostResult {
-    errno(ctx.entry(fd, required).and_then(|_| Err(Errno::Notdir)))
-}
-
-/// `path_create_directory`.
+/// `path_create_directory`: `mkdir` beneath directory `fd`.
 pub fn path_create_directory(
     ctx: &mut WasiCtx,
-    _mem: &mut GuestMemory<'_>,
+    mem: &mut GuestMemory<'_>,
     fd: i32,
-    _path: i32,
-    _len: i32,
+    path: i32,
+    len: i32,
 ) -> HostResult {
-    path_op(ctx, fd, Rights::PATH_CREATE_DIRECTORY)
+    errno((|| {
+        let dir = ctx.directory(fd)?;
+        dir.create_directory(&read_path(mem, path, len)?)
+    })())
 }
 
-/// `path_filestat_get`.
+/// `path_filestat_get`: attributes of what `path` names (`flags` may ask to follow a final
+/// link).
 pub fn path_filestat_get(
     ctx: &mut WasiCtx,
-    _mem: &mut GuestMemory<'_>,
+    mem: &mut GuestMemory<'_>,
     fd: i32,
-    _flags: i32,
-    _path: i32,
-    _len: i32,
-    _stat: i32,
+    flags: i32,
+    path: i32,
+    len: i32,
+    stat: i32,
 ) -> HostResult {
-    path_op(ctx, fd, Rights::PATH_FILESTAT_GET)
+    errno((|| {
+        let dir = ctx.directory(fd)?;
+        let filestat = dir.filestat_at(u(flags), &read_path(mem, path, len)?)?;
+        mem.write(u(stat), &filestat.to_bytes())
+    })())
 }
 
 /// `path_filestat_set_times`.
 #[allow(clippy::too_many_arguments, reason = "the ABI's arguments")]
 pub fn path_filestat_set_times(
     ctx: &mut WasiCtx,
-    _mem: &mut GuestMemory<'_>,
+    mem: &mut GuestMemory<'_>,
     fd: i32,
-    _flags: i32,
-    _path: i32,
-    _len: i32,
-    _atim: i64,
-    _mtim: i64,
-    _fst: i32,
+    flags: i32,
+    path: i32,
+    len: i32,
+    atim: i64,
+    mtim: i64,
+    fst: i32,
 ) -> HostResult {
-    path_op(ctx, fd, Rights::PATH_FILESTAT_SET_TIMES)
+    errno((|| {
+        let fst = flags16(fst)?;
+        let dir = ctx.directory(fd)?;
+        let path = read_path(mem, path, len)?;
+        dir.set_times_at(u(flags), &path, atim as u64, mtim as u64, fst)
+    })())
 }
 
-/// `path_link`.
+/// `path_link`: a hard link.
 #[allow(clippy::too_many_arguments, reason = "the ABI's arguments")]
 pub fn path_link(
     ctx: &mut WasiCtx,
-    _mem: &mut GuestMemory<'_>,
+    mem: &mut GuestMemory<'_>,
     old_fd: i32,
-    _old_flags: i32,
-    _old_path: i32,
-    _old_len: i32,
+    old_flags: i32,
+    old_path: i32,
+    old_len: i32,
     new_fd: i32,
-    _new_path: i32,
-    _new_len: i32,
+    new_path: i32,
+    new_len: i32,
 ) -> HostResult {
-    if let Err(e) = ctx.entry(new_fd, Rights::PATH_LINK_TARGET) {
-        return Ok(e.raw());
-    }
-    path_op(ctx, old_fd, Rights::PATH_LINK_SOURCE)
+    errno((|| {
+        let old_dir = ctx.directory(old_fd)?;
+        let new_dir = ctx.directory(new_fd)?;
+        let old_path = read_path(mem, old_path, old_len)?;
+        let new_path = read_path(mem, new_path, new_len)?;
+        old_dir.link(u(old_flags), &old_path, new_dir, &new_path)
+    })())
 }
 
-/// `path_open`.
+/// `path_open`: opens a file or directory beneath `fd` and gives it the lowest free
+/// descriptor number. See [`crate::fs::Handle::open_at`] for the rights rules.
 #[allow(clippy::too_many_arguments, reason = "the ABI's arguments")]
 pub fn path_open(
     ctx: &mut WasiCtx,
-    _mem: &mut GuestMemory<'_>,
+    mem: &mut GuestMemory<'_>,
     fd: i32,
-    _dirflags: i32,
-    _path: i32,
-    _len: i32,
-    _oflags: i32,
-    _base: i64,
-    _inheriting: i64,
-    _fdflags: i32,
-    _opened: i32,
+    dirflags: i32,
+    path: i32,
+    len: i32,
+    oflags: i32,
+    base: i64,
+    inheriting: i64,
+    fdflags: i32,
+    opened: i32,
 ) -> HostResult {
-    path_op(ctx, fd, Rights::PATH_OPEN)
+    errno((|| {
+        let oflags = flags16(oflags)?;
+        let fdflags = flags16(fdflags)?;
+        // Check where the new number goes first, so a bad pointer opens (and creates) nothing.
+        mem.slice(u(opened), 4)?;
+        let dir = ctx.directory(fd)?;
+        let path = read_path(mem, path, len)?;
+        let handle = dir.open_at(
+            u(dirflags),
+            &path,
+            oflags,
+            Rights(base as u64),
+            Rights(inheriting as u64),
+            fdflags,
+        )?;
+        let new_fd = ctx.free_fd()?;
+        ctx.fds.insert(new_fd, Descriptor::Fs(handle));
+        mem.write_u32(u(opened), new_fd)
+    })())
 }
 
-/// `path_readlink`.
+/// `path_readlink`: the target of a symbolic link, cut to the buffer (unterminated).
+#[allow(clippy::too_many_arguments, reason = "the ABI's arguments")]
 pub fn path_readlink(
     ctx: &mut WasiCtx,
-    _mem: &mut GuestMemory<'_>,
+    mem: &mut GuestMemory<'_>,
     fd: i32,
-    _path: i32,
-    _len: i32,
-    _buf: i32,
-    _buf_len: i32,
-    _used: i32,
+    path: i32,
+    len: i32,
+    buf: i32,
+    buf_len: i32,
+    used: i32,
 ) -> HostResult {
-    path_op(ctx, fd, Rights::PATH_READLINK)
+    errno((|| {
+        let dir = ctx.directory(fd)?;
+        let target = dir.readlink(&read_path(mem, path, len)?)?;
+        let n = target.len().min(u(buf_len) as usize);
+        mem.write(u(buf), &target.as_bytes()[..n])?;
+        mem.write_u32(u(used), n as u32)
+    })())
 }
 
-/// `path_remove_directory`.
+/// `path_remove_directory`: `rmdir` beneath `fd`.
 pub fn path_remove_directory(
     ctx: &mut WasiCtx,
-    _mem: &mut GuestMemory<'_>,
+    mem: &mut GuestMemory<'_>,
     fd: i32,
-    _path: i32,
-    _len: i32,
+    path: i32,
+    len: i32,
 ) -> HostResult {
-    path_op(ctx, fd, Rights::PATH_REMOVE_DIRECTORY)
+    errno((|| {
+        let dir = ctx.directory(fd)?;
+        dir.remove_directory(&read_path(mem, path, len)?)
+    })())
 }
 
 /// `path_rename`.
+#[allow(clippy::too_many_arguments, reason = "the ABI's arguments")]
 pub fn path_rename(
     ctx: &mut WasiCtx,
-    _mem: &mut GuestMemory<'_>,
+    mem: &mut GuestMemory<'_>,
     fd: i32,
-    _old: i32,
-    _old_len: i32,
+    old: i32,
+    old_len: i32,
     new_fd: i32,
-    _new: i32,
-    _new_len: i32,
+    new: i32,
+    new_len: i32,
 ) -> HostResult {
-    if let Err(e) = ctx.entry(new_fd, Rights::PATH_RENAME_TARGET) {
-        return Ok(e.raw());
-    }
-    path_op(ctx, fd, Rights::PATH_RENAME_SOURCE)
+    errno((|| {
+        let old_dir = ctx.directory(fd)?;
+        let new_dir = ctx.directory(new_fd)?;
+        let old_path = read_path(mem, old, old_len)?;
+        let new_path = read_path(mem, new, new_len)?;
+        old_dir.rename(&old_path, new_dir, &new_path)
+    })())
 }
 
-/// `path_symlink`.
+/// `path_symlink`: a symbolic link at `new` (beneath `fd`) whose target is `old`.
 pub fn path_symlink(
     ctx: &mut WasiCtx,
-    _mem: &mut GuestMemory<'_>,
-    _old: i32,
-    _old_len: i32,
+    mem: &mut GuestMemory<'_>,
+    old: i32,
+    old_len: i32,
     fd: i32,
-    _new: i32,
-    _new_len: i32,
+    new: i32,
+    new_len: i32,
 ) -> HostResult {
-    path_op(ctx, fd, Rights::PATH_SYMLINK)
+    errno((|| {
+        let dir = ctx.directory(fd)?;
+        let target = read_path(mem, old, old_len)?;
+        dir.symlink(&target, &read_path(mem, new, new_len)?)
+    })())
 }
 
 /// `path_unlink_file`.
 pub fn path_unlink_file(
     ctx: &mut WasiCtx,
-    _mem: &mut GuestMemory<'_>,
+    mem: &mut GuestMemory<'_>,
     fd: i32,
-    _path: i32,
-    _len: i32,
+    path: i32,
+    len: i32,
 ) -> HostResult {
-    path_op(ctx, fd, Rights::PATH_UNLINK_FILE)
+    errno((|| {
+        let dir = ctx.directory(fd)?;
+        dir.unlink_file(&read_path(mem, path, len)?)
+    })())
 }
 
 const SUBSCRIPTION_SIZE: u32 = 48;
@@ -880,16 +1093,33 @@ pub fn poll_oneoff(
             EVENTTYPE_FD_READ | EVENTTYPE_FD_WRITE => {
                 let fd = i32::from_le_bytes([sub[16], sub[17], sub[18], sub[19]]);
                 let mut ev = event(Errno::Success, tag);
-                match ctx.entry(fd, Rights::POLL_FD_READWRITE) {
+                match ctx.descriptor(fd) {
                     Err(e) => ev.error = e,
-                    Ok(entry) => match (&entry.descriptor, tag) {
-                        (Descriptor::Stdin, EVENTTYPE_FD_READ) => {
+                    Ok(Descriptor::Fs(handle)) => {
+                        // Files are always ready: a read reports what is left to read.
+                        let readiness = if tag == EVENTTYPE_FD_READ {
+                            handle.readable_bytes()
+                        } else {
+                            handle.check_pollable().map(|()| 0)
+                        };
+                        match readiness {
+                            Ok(nbytes) => ev.nbytes = nbytes,
+                            Err(e) => ev.error = e,
+                        }
+                    }
+                    Ok(stream) => match (
+                        require(stream, Rights::POLL_FD_READWRITE),
+                        stream.stream(),
+                        tag,
+                    ) {
+                        (Err(e), _, _) => ev.error = e,
+                        (Ok(()), Some(Stream::Stdin), EVENTTYPE_FD_READ) => {
                             ev.nbytes = ctx.stdin_remaining();
                             if ev.nbytes == 0 {
                                 ev.flags = EVENTRWFLAG_HANGUP;
                             }
                         }
-                        (Descriptor::Stdout | Descriptor::Stderr, EVENTTYPE_FD_WRITE) => {}
+                        (Ok(()), Some(Stream::Stdout | Stream::Stderr), EVENTTYPE_FD_WRITE) => {}
                         _ => ev.error = Errno::Badf,
                     },
                 }
@@ -973,10 +1203,7 @@ pub fn random_get(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, buf: i32, len: i
 }
 
 fn not_a_socket(ctx: &WasiCtx, fd: i32) -> HostResult {
-    errno(
-        ctx.entry(fd, Rights::NONE)
-            .and_then(|_| Err(Errno::Notsock)),
-    )
+    errno(ctx.descriptor(fd).and(Err(Errno::Notsock)))
 }
 
 /// `sock_accept`: `EBADF` or `ENOTSOCK`; Covenant gives guests no sockets.
@@ -991,6 +1218,7 @@ pub fn sock_accept(
 }
 
 /// `sock_recv`: `EBADF` or `ENOTSOCK`.
+#[allow(clippy::too_many_arguments, reason = "the ABI's arguments")]
 pub fn sock_recv(
     ctx: &mut WasiCtx,
     _mem: &mut GuestMemory<'_>,
@@ -1205,6 +1433,160 @@ mod tests {
         mem.write_u64(24, 1_000_000).unwrap();
         assert_eq!(poll_oneoff(&mut ctx, &mut mem, 0, 64, 1, 200), Ok(0));
         assert_eq!((mem.read_u32(200), mem.read_u64(64)), (Ok(1), Ok(7)));
+    }
+
+    fn fs_ctx() -> (WasiCtx, crate::fs::FileSystem) {
+        use crate::fs::{Access, CapabilityTable, FileSystem};
+        let fs = FileSystem::default();
+        fs.create_dir_all("/data").unwrap();
+        let table = CapabilityTable::new()
+            .with("/data", Access::READ_WRITE)
+            .unwrap();
+        let ctx = WasiCtx::builder("p")
+            .file_system(fs.view(&table).unwrap())
+            .build()
+            .unwrap();
+        (ctx, fs)
+    }
+
+    /// Puts `text` at `ptr` and returns (ptr, len) as the ABI passes them.
+    fn put_str(mem: &mut GuestMemory<'_>, ptr: u32, text: &str) -> (i32, i32) {
+        mem.write(ptr, text.as_bytes()).unwrap();
+        (ptr as i32, text.len() as i32)
+    }
+
+    #[test]
+    fn preopens_are_described_and_files_round_trip_through_guest_memory() {
+        let (mut ctx, _fs) = fs_ctx();
+        let mut bytes = vec![0u8; 1024];
+        let mut mem = GuestMemory::new(&mut bytes);
+        assert_eq!(fd_prestat_get(&mut ctx, &mut mem, 3, 0), Ok(0));
+        assert_eq!((mem.read_u8(0), mem.read_u32(4)), (Ok(0), Ok(5)));
+        assert_eq!(
+            fd_prestat_dir_name(&mut ctx, &mut mem, 3, 16, 4),
+            Ok(Errno::Nametoolong.raw())
+        );
+        assert_eq!(fd_prestat_dir_name(&mut ctx, &mut mem, 3, 16, 9), Ok(0));
+        assert_eq!(mem.slice(16, 5).unwrap(), b"/data");
+        assert_eq!(
+            fd_prestat_get(&mut ctx, &mut mem, 1, 0),
+            Ok(Errno::Badf.raw())
+        );
+        assert_eq!(
+            fd_prestat_get(&mut ctx, &mut mem, 4, 0),
+            Ok(Errno::Badf.raw())
+        );
+        // Create a file, write through an iovec, read it back.
+        let (p, l) = put_str(&mut mem, 100, "f.txt");
+        let rights = (Rights::FD_READ | Rights::FD_WRITE | Rights::FD_SEEK).0 as i64;
+        let creat = crate::types::oflags::CREAT as i32;
+        assert_eq!(
+            path_open(&mut ctx, &mut mem, 3, 0, p, l, creat, rights, 0, 0, 200),
+            Ok(0)
+        );
+        let fd = mem.read_u32(200).unwrap() as i32;
+        assert_eq!(fd, 4, "the lowest free number");
+        mem.write(300, b"hello").unwrap();
+        mem.write_u32(400, 300).unwrap();
+        mem.write_u32(404, 5).unwrap();
+        assert_eq!(fd_write(&mut ctx, &mut mem, fd, 400, 1, 408), Ok(0));
+        assert_eq!(mem.read_u32(408), Ok(5));
+        assert_eq!(fd_seek(&mut ctx, &mut mem, fd, 1, 0, 416), Ok(0));
+        assert_eq!(mem.read_u64(416), Ok(1));
+        mem.write_u32(400, 500).unwrap();
+        mem.write_u32(404, 10).unwrap();
+        assert_eq!(fd_read(&mut ctx, &mut mem, fd, 400, 1, 408), Ok(0));
+        assert_eq!(
+            (mem.read_u32(408), mem.slice(500, 4).unwrap()),
+            (Ok(4), &b"ello"[..])
+        );
+        assert_eq!(ctx.output_bytes(), 0, "file writes are not output");
+        assert_eq!(fd_close(&mut ctx, &mut mem, fd), Ok(0));
+        assert_eq!(fd_close(&mut ctx, &mut mem, fd), Ok(Errno::Badf.raw()));
+    }
+
+    #[test]
+    fn path_arguments_are_checked_before_anything_happens() {
+        let (mut ctx, fs) = fs_ctx();
+        let mut bytes = vec![0u8; 256];
+        let mut mem = GuestMemory::new(&mut bytes);
+        let before = fs.usage().unwrap();
+        // A path past the end of memory, a non-UTF-8 path, a huge length.
+        assert_eq!(
+            path_create_directory(&mut ctx, &mut mem, 3, 250, 10),
+            Ok(Errno::Fault.raw())
+        );
+        mem.write(0, &[0x66, 0xff]).unwrap();
+        assert_eq!(
+            path_create_directory(&mut ctx, &mut mem, 3, 0, 2),
+            Ok(Errno::Ilseq.raw())
+        );
+        assert_eq!(
+            path_create_directory(&mut ctx, &mut mem, 3, 0, -1),
+            Ok(Errno::Nametoolong.raw())
+        );
+        // A bad result pointer: nothing is created and no descriptor is left open.
+        let (p, l) = put_str(&mut mem, 0, "new");
+        let creat = crate::types::oflags::CREAT as i32;
+        assert_eq!(
+            path_open(&mut ctx, &mut mem, 3, 0, p, l, creat, 0, 0, 0, 254),
+            Ok(Errno::Fault.raw())
+        );
+        assert_eq!(fs.usage().unwrap(), before);
+        assert_eq!(ctx.fds.len(), 4);
+        // Standard streams are not directories; closed numbers are EBADF.
+        assert_eq!(
+            path_create_directory(&mut ctx, &mut mem, 1, p, l),
+            Ok(Errno::Notdir.raw())
+        );
+        assert_eq!(
+            path_create_directory(&mut ctx, &mut mem, 9, p, l),
+            Ok(Errno::Badf.raw())
+        );
+    }
+
+    #[test]
+    fn readdir_cuts_the_last_entry_at_the_end_of_the_buffer() {
+        let (mut ctx, _fs) = fs_ctx();
+        let mut bytes = vec![0u8; 512];
+        let mut mem = GuestMemory::new(&mut bytes);
+        let (p, l) = put_str(&mut mem, 0, "subdirectory");
+        assert_eq!(path_create_directory(&mut ctx, &mut mem, 3, p, l), Ok(0));
+        // "." (25 bytes) + ".." (26) + 24-byte header + 12-byte name = 87.
+        assert_eq!(fd_readdir(&mut ctx, &mut mem, 3, 100, 300, 0, 96), Ok(0));
+        assert_eq!(mem.read_u32(96), Ok(87));
+        assert_eq!(mem.slice(100 + 75, 12).unwrap(), b"subdirectory");
+        assert_eq!(fd_readdir(&mut ctx, &mut mem, 3, 100, 60, 0, 96), Ok(0));
+        assert_eq!(mem.read_u32(96), Ok(60), "a full buffer means: ask again");
+        let next = mem.read_u64(100 + 25 + 26).unwrap_or(0);
+        assert_eq!(
+            mem.read_u64(100 + 25),
+            Ok(2),
+            "`..`'s cookie resumes after it"
+        );
+        assert_ne!(next, 0);
+        assert_eq!(
+            fd_readdir(&mut ctx, &mut mem, 1, 100, 60, 0, 96),
+            Ok(Errno::Notcapable.raw())
+        );
+    }
+
+    #[test]
+    fn a_renumbered_stdout_still_writes_to_stdout() {
+        let (mut ctx, _fs) = fs_ctx();
+        let mut bytes = vec![0u8; 64];
+        let mut mem = GuestMemory::new(&mut bytes);
+        mem.write(32, b"out").unwrap();
+        mem.write_u32(0, 32).unwrap();
+        mem.write_u32(4, 3).unwrap();
+        assert_eq!(fd_renumber(&mut ctx, &mut mem, 1, 3), Ok(0));
+        assert_eq!(fd_write(&mut ctx, &mut mem, 3, 0, 1, 8), Ok(0));
+        assert_eq!(
+            fd_write(&mut ctx, &mut mem, 1, 0, 1, 8),
+            Ok(Errno::Badf.raw())
+        );
+        assert_eq!(ctx.take_stdout(), b"out");
+        assert!(ctx.take_stderr().is_empty());
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod compile_bounds;
 mod containment;
 mod guests;
 mod hostile;
+mod wasi_testsuite;
 
 use std::sync::OnceLock;
 use std::time::Duration;

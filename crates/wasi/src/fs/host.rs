@@ -40,6 +40,20 @@ impl FileSystem {
     /// with `EEXIST` if a name is already taken in the file system, or `ENOSPC`/`EFBIG` when a
     /// quota is reached (what was loaded before stays).
     pub fn load_host_dir(&self, host_dir: &Path, guest_path: &str) -> Result<LoadSummary, FsError> {
+        self.load_host_dir_filtered(host_dir, guest_path, &|_| true)
+    }
+
+    /// [`FileSystem::load_host_dir`], loading only the entries for whose host path `keep`
+    /// answers `true` (a directory left out is left out with everything in it).
+    ///
+    /// # Errors
+    /// As [`FileSystem::load_host_dir`].
+    pub fn load_host_dir_filtered(
+        &self,
+        host_dir: &Path,
+        guest_path: &str,
+        keep: &dyn Fn(&Path) -> bool,
+    ) -> Result<LoadSummary, FsError> {
         let metadata = std::fs::metadata(host_dir).map_err(|source| host_io(host_dir, source))?;
         if !metadata.is_dir() {
             return Err(FsError::Unsupported {
@@ -59,6 +73,9 @@ impl FileSystem {
             entries.sort_by_key(|e| e.file_name());
             for entry in entries {
                 let host_path = entry.path();
+                if !keep(&host_path) {
+                    continue;
+                }
                 let name = entry
                     .file_name()
                     .into_string()

@@ -430,6 +430,14 @@ impl Handle {
         self.ino
     }
 
+    /// Whether this descriptor holds every right in `rights`.
+    ///
+    /// # Errors
+    /// `ENOTCAPABLE` if it lacks one.
+    pub fn check_rights(&self, rights: Rights) -> Result<(), Errno> {
+        self.require(rights)
+    }
+
     fn require(&self, rights: Rights) -> Result<(), Errno> {
         if self.rights_base.contains(rights) {
             Ok(())

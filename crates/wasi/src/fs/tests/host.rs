@@ -86,6 +86,24 @@ fn loading_copies_the_host_tree_and_a_guest_never_touches_it() {
 }
 
 #[test]
+fn a_filtered_load_leaves_out_what_the_filter_refuses() {
+    let host = sample_host_dir();
+    let fs = fs_with(Quotas::default());
+    let summary = fs
+        .load_host_dir_filtered(host.path(), "/in", &|p: &Path| {
+            p.file_name().is_none_or(|n| n != "a" && n != "link")
+        })
+        .unwrap();
+    assert_eq!(
+        (summary.files, summary.directories, summary.symlinks),
+        (1, 1, 0)
+    );
+    let (_v, root) = root_view(&fs, Access::READ);
+    assert_eq!(get(&root, "in/a/b.txt"), Err(Errno::Noent));
+    assert_eq!(get(&root, "in/c.txt").unwrap().len(), 200_000);
+}
+
+#[test]
 fn a_read_only_load_refuses_every_change() {
     let host = sample_host_dir();
     let fs = fs_with(Quotas::default());
