@@ -20,7 +20,8 @@ use tokio_rustls::TlsConnector;
 /// making the client buffer without bound.
 pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 
-/// How long one call may take, connect to last byte.
+/// How long one call may take, connect to last byte. Stops a silent or trickling server from
+/// holding the caller (a host launching workers) forever.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A call to the service failed.

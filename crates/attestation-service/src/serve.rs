@@ -86,7 +86,12 @@ impl TlsListener {
                 let Ok(permit) = slots.clone().acquire_owned().await else {
                     return;
                 };
-                let (tcp, peer) = match listener.accept().await {
+                // Stop accepting as soon as the server drops this listener (shutdown).
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    () = sender.closed() => return,
+                };
+                let (tcp, peer) = match accepted {
                     Ok(accepted) => accepted,
                     Err(error) => {
                         tracing::warn!(%error, "accept failed");
@@ -106,9 +111,6 @@ impl TlsListener {
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 });
-                if sender.is_closed() {
-                    return;
-                }
             }
         });
         Ok(Self { local_addr, ready })
