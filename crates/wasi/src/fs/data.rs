@@ -66,11 +66,19 @@ impl FileData {
             let within = (pos % CHUNK_BYTES) as usize;
             let take = (CHUNK_BYTES as usize - within).min(data.len() - done);
             let chunk = self.chunks.entry(index).or_default();
-            let end = within + take;
-            if chunk.len() < end {
-                grow(chunk, end);
+            let src = &data[done..done + take];
+            if chunk.len() < within {
+                // A hole before the write: zeros.
+                grow(chunk, within);
             }
-            chunk[within..end].copy_from_slice(&data[done..done + take]);
+            // Overwrite what the chunk holds, then append the rest without zero-filling it
+            // first (a sequential write copies each byte once).
+            let overlap = chunk.len().min(within + take) - within;
+            chunk[within..within + overlap].copy_from_slice(&src[..overlap]);
+            if overlap < take {
+                reserve(chunk, within + take);
+                chunk.extend_from_slice(&src[overlap..]);
+            }
             done += take;
         }
         self.size = self.size.max(offset + data.len() as u64);
@@ -104,11 +112,16 @@ impl FileData {
 /// Extends `chunk` with zeros to `len` bytes, growing its capacity geometrically but never past
 /// one chunk, so a chunk never holds more than [`CHUNK_BYTES`] of memory.
 fn grow(chunk: &mut Vec<u8>, len: usize) {
+    reserve(chunk, len);
+    chunk.resize(len, 0);
+}
+
+/// Makes room for `len` bytes in `chunk`, growing geometrically but never past one chunk.
+fn reserve(chunk: &mut Vec<u8>, len: usize) {
     if chunk.capacity() < len {
         let target = len.max(chunk.capacity() * 2).min(CHUNK_BYTES as usize);
         chunk.reserve_exact(target - chunk.len());
     }
-    chunk.resize(len, 0);
 }
 
 #[cfg(test)]
@@ -153,6 +166,17 @@ mod tests {
         assert!(buf[CHUNK_BYTES as usize + 10..].iter().all(|&b| b == 0));
         data.set_size(0);
         assert_eq!(data.resident_bytes(), 0);
+    }
+
+    #[test]
+    fn a_write_that_overlaps_the_end_overwrites_then_extends() {
+        let mut data = FileData::default();
+        data.write(0, b"abc");
+        data.write(2, b"XYZW");
+        data.write(10, b"!");
+        let mut buf = [9u8; 11];
+        assert_eq!(data.read(0, &mut buf), 11);
+        assert_eq!(&buf, b"abXYZW\0\0\0\0!");
     }
 
     #[test]
