@@ -13,7 +13,7 @@
 #   the database `covenant_test`.
 #
 # Sourced, so it does not `set -e` or `exit` (that would change or end the caller's shell); it
-# returns non-zero on failure.
+# returns non-zero on failure. It is written to work under the caller's `set -euo pipefail`.
 
 covenant_start_postgres() {
     local dir="${COVENANT_PG_DIR:-/tmp/covenant-ci-postgres}"
@@ -26,15 +26,16 @@ covenant_start_postgres() {
         local candidate
         bindir=""
         for candidate in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V); do
-            [ -x "$candidate/initdb" ] && [ -x "$candidate/pg_ctl" ] && bindir="$candidate"
+            if [ -x "$candidate/initdb" ] && [ -x "$candidate/pg_ctl" ]; then bindir="$candidate"; fi
         done
+        return 0
     }
 
     find_bindir
     if [ -z "$bindir" ]; then
         echo "start-postgres: installing PostgreSQL from Debian's packages" >&2
         local sudo=()
-        [ "$(id -u)" -ne 0 ] && sudo=(sudo)
+        if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
         DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get update -qq >/dev/null &&
             DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq postgresql >/dev/null ||
             { echo "start-postgres: could not install postgresql" >&2; return 1; }
@@ -52,7 +53,7 @@ covenant_start_postgres() {
     local data="$dir/data" socket="$dir/socket" log="$dir/server.log"
     if [ ! -s "$data/PG_VERSION" ]; then
         mkdir -p "$dir" && rm -rf "$data" "$socket" && mkdir -p "$socket" || return 1
-        [ "${#as[@]}" -gt 0 ] && chown -R postgres:postgres "$dir"
+        if [ "${#as[@]}" -gt 0 ]; then chown -R postgres:postgres "$dir"; fi
         chmod 700 "$dir" "$socket"
         "${as[@]}" "$bindir/initdb" -D "$data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
             --encoding=UTF8 --locale=C >"$dir/initdb.log" 2>&1 ||
