@@ -14,7 +14,8 @@
 //!   Each becomes a **500** with a generic body (`code: internal`) — the caller cannot fix it
 //!   and the detail (SQL, paths) is none of its business — and the detail goes to the service
 //!   log (`tracing::error!`) and to the audit log with outcome `error`.
-//! - Overload is a **503** (`too-many-nonces`): the caller may retry later.
+//! - Overload is a **503** (`too-many-nonces`) with its message: the caller may retry later. It
+//!   is audited as `refused`.
 //!
 //! The mapping lives in one place: [`ServiceError::status`] and [`ServiceError::code`].
 
@@ -98,9 +99,18 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
-    /// Whether this is the caller's fault (a 4xx) rather than ours.
+    /// Whether this is a refusal (a 4xx, or the 503 of too many outstanding nonces) rather
+    /// than an internal error of ours.
     pub fn is_refusal(&self) -> bool {
-        self.status().is_client_error()
+        !self.is_internal()
+    }
+
+    /// Whether this is an internal error: a 500 whose detail stays in our logs.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            Self::Database(_) | Self::Migration(_) | Self::Internal(_)
+        )
     }
 
     /// The HTTP status this error becomes.
@@ -165,7 +175,7 @@ impl ServiceError {
     /// The message the peer sees: the error itself for refusals, a generic sentence for
     /// internal errors.
     pub fn public_message(&self) -> String {
-        if self.status().is_server_error() {
+        if self.is_internal() {
             "internal error; the details are in the service's log".to_owned()
         } else {
             self.to_string()
@@ -185,7 +195,7 @@ impl ServiceError {
 
 impl IntoResponse for ServiceError {
     fn into_response(self) -> Response {
-        if self.status().is_server_error() {
+        if self.is_internal() {
             tracing::error!(error = %self, "internal error");
         }
         (self.status(), axum::Json(self.body())).into_response()

@@ -112,3 +112,49 @@ async fn the_ca_certificate_is_served_as_pem() {
     assert_eq!(body.as_ref(), on_disk.as_slice());
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_outstanding_nonces_is_a_503_and_audited_as_refused() {
+    let config = covenant_attestation_service::ServiceConfig {
+        max_outstanding_nonces: 2,
+        ..Default::default()
+    };
+    let h = Harness::start_with("sqlite", config, false).await;
+    h.nonce().await;
+    h.nonce().await;
+    let error = h.client.nonce().await.unwrap_err();
+    assert!(
+        matches!(&error, ClientError::Refused { status: 503, code, .. } if code == "too-many-nonces"),
+        "{error}"
+    );
+    let last = h.last_audit().await;
+    assert_eq!(
+        (last.action.as_str(), last.outcome.as_str()),
+        ("nonce", "refused")
+    );
+    assert_eq!(h.counts().await.nonces, 2);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_internal_error_is_a_generic_500_that_leaks_nothing() {
+    let h = Harness::start("sqlite").await;
+    // The database goes away under the service.
+    h.db().close().await;
+    let error = h.client.nonce().await.unwrap_err();
+    let ClientError::Refused {
+        status,
+        code,
+        message,
+    } = &error
+    else {
+        panic!("{error}")
+    };
+    assert_eq!((*status, code.as_str()), (500, "internal"));
+    assert!(message.contains("service's log"), "{message}");
+    assert!(
+        !message.to_lowercase().contains("pool") && !message.contains("sqlite"),
+        "{message}"
+    );
+    h.stop().await;
+}

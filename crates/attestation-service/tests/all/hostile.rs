@@ -332,3 +332,14 @@ async fn a_csr_with_extensions_the_service_does_not_expect() {
         h.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_claiming_a_hardware_platform_from_a_software_platform_key() {
+    for backend in backends() {
+        let h = Harness::start(backend).await;
+        let (_, mut request) = h.request(h.nonce().await);
+        request.evidence.platform = PlatformKind::Sgx;
+        assert_refused(&h, json(&request), 403, "evidence-refused").await;
+        h.stop().await;
+    }
+}
