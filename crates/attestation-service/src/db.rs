@@ -10,6 +10,7 @@
 //! "a nonce is consumed by one conditional UPDATE") is written exactly once.
 
 use std::str::FromStr as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyQueryResult};
@@ -165,6 +166,11 @@ pub struct Counts {
 pub struct Database {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite only: writers in this process take turns here, first come first served, instead
+    /// of contending for the file lock inside SQLite, whose busy handler backs off by sleeping
+    /// (measured: a 1.2 s worst case at 16 concurrent clients without this). Other processes
+    /// on the same file (an admin command during `serve`) still wait on the busy timeout.
+    sqlite_writer: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 fn truncate(text: &str, max: usize) -> &str {
@@ -214,7 +220,21 @@ impl Database {
             }
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Self { pool, backend })
+        let sqlite_writer =
+            (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        Ok(Self {
+            pool,
+            backend,
+            sqlite_writer,
+        })
+    }
+
+    /// Waits for this process's turn to write (SQLite); no-op on PostgreSQL.
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.sqlite_writer {
+            Some(writer) => Some(writer.lock().await),
+            None => None,
+        }
     }
 
     /// Which database this is.
@@ -242,6 +262,7 @@ impl Database {
         certificate_pem: &str,
         now_ms: i64,
     ) -> Result<(), ServiceError> {
+        let _turn = self.write_turn().await;
         let existing: Option<(String,)> =
             sqlx::query_as("SELECT name FROM platforms WHERE name = $1 OR key_id = $2")
                 .bind(name)
@@ -309,6 +330,7 @@ impl Database {
         reason: &str,
         now_ms: i64,
     ) -> Result<Option<u64>, ServiceError> {
+        let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         let done: AnyQueryResult = sqlx::query(
             "UPDATE platforms SET revoked_at = $1, revocation_reason = $2 WHERE name = $3 AND revoked_at IS NULL",
@@ -347,6 +369,7 @@ impl Database {
         measurement: &str,
         now_ms: i64,
     ) -> Result<bool, ServiceError> {
+        let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         let existing: Option<(Option<i64>,)> = sqlx::query_as(
             "SELECT revoked_at FROM measurements WHERE platform = $1 AND measurement = $2",
@@ -413,6 +436,7 @@ impl Database {
         reason: &str,
         now_ms: i64,
     ) -> Result<Option<u64>, ServiceError> {
+        let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE measurements SET revoked_at = $1 WHERE platform = $2 AND measurement = $3 AND revoked_at IS NULL",
@@ -465,6 +489,7 @@ impl Database {
         now_ms: i64,
         expires_at_ms: i64,
     ) -> Result<(), ServiceError> {
+        let _turn = self.write_turn().await;
         sqlx::query("INSERT INTO nonces (nonce, issued_at, expires_at) VALUES ($1, $2, $3)")
             .bind(nonce)
             .bind(now_ms)
@@ -480,6 +505,7 @@ impl Database {
     /// # Errors
     /// [`ServiceError::Database`].
     pub async fn purge_expired_nonces(&self, before_ms: i64) -> Result<u64, ServiceError> {
+        let _turn = self.write_turn().await;
         let done = sqlx::query("DELETE FROM nonces WHERE used_at IS NULL AND expires_at < $1")
             .bind(before_ms)
             .execute(&self.pool)
@@ -497,6 +523,7 @@ impl Database {
         nonce: &str,
         now_ms: i64,
     ) -> Result<NonceOutcome, ServiceError> {
+        let _turn = self.write_turn().await;
         let done = sqlx::query(
             "UPDATE nonces SET used_at = $1 WHERE nonce = $2 AND used_at IS NULL AND expires_at > $1",
         )
@@ -526,6 +553,7 @@ impl Database {
     /// # Errors
     /// [`ServiceError::Database`], including a unique violation if the nonce already has one.
     pub async fn insert_certificate(&self, record: &CertificateRecord) -> Result<(), ServiceError> {
+        let _turn = self.write_turn().await;
         sqlx::query(
             "INSERT INTO certificates (serial, nonce, platform, platform_kind, measurement, policy_hash, \
              computation_id, tls_key_sha256, not_before, not_after, certificate_pem, issued_at) \
@@ -576,6 +604,7 @@ impl Database {
         reason: &str,
         now_ms: i64,
     ) -> Result<bool, ServiceError> {
+        let _turn = self.write_turn().await;
         let done = sqlx::query(
             "UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE serial = $3 AND revoked_at IS NULL",
         )
@@ -602,6 +631,7 @@ impl Database {
         detail: &str,
         serial: Option<&str>,
     ) -> Result<(), ServiceError> {
+        let _turn = self.write_turn().await;
         sqlx::query(
             "INSERT INTO audit_log (at, action, outcome, code, detail, serial) VALUES ($1, $2, $3, $4, $5, $6)",
         )
