@@ -1,0 +1,70 @@
+//! `covenant`: the one binary.
+//!
+//! Each subcommand lives in `commands/<name>.rs` with its clap arguments and a `run` function
+//! returning the process exit code. This file only parses and dispatches. Parsing and checking
+//! what the user typed happens in the argument types; building the real objects happens in `run`
+//! (the ripgrep split). `anyhow` lives here and nowhere else.
+#![forbid(unsafe_code)]
+
+mod commands;
+mod units;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Covenant runs untrusted WebAssembly for parties who do not trust each other.
+#[derive(Debug, Parser)]
+#[command(name = "covenant", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Make and inspect identities: an X.509 certificate and a P-256 key.
+    #[command(subcommand)]
+    Identity(commands::identity::IdentityCommand),
+    /// Compile a WebAssembly module ahead of time into a signed artifact.
+    Compile(commands::compile::CompileArgs),
+    /// Run a WebAssembly module (or a signed artifact) in the sandbox.
+    Run(commands::run::RunArgs),
+    /// Write, check and hash the global policy of a computation.
+    #[command(subcommand)]
+    Policy(commands::policy::PolicyCommand),
+    /// Print the software-platform measurement of this build (SHA-256 of the executable).
+    Measurement(commands::measurement::MeasurementArgs),
+    /// Run and administer an attestation service: init, serve, enroll-platform,
+    /// allow-measurement, revoke, audit.
+    #[command(subcommand)]
+    AttestationService(commands::attestation_service::AttestationServiceCommand),
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Identity(cmd) => commands::identity::run(cmd),
+        Command::Compile(args) => commands::compile::run(args),
+        Command::Run(args) => commands::run::run(args),
+        Command::Policy(cmd) => commands::policy::run(cmd),
+        Command::Measurement(args) => commands::measurement::run(args),
+        Command::AttestationService(cmd) => commands::attestation_service::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => commands::report_error(&error),
+    }
+}
+
+/// Logs go to stderr through `tracing`, filtered by `RUST_LOG` (default: warnings only).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+}

@@ -1,0 +1,5 @@
+//! The `covenant` binary's tests: each runs the real binary on real files.
+
+mod attestation_service;
+mod policy;
+mod sandbox;
