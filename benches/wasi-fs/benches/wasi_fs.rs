@@ -11,7 +11,7 @@ use covenant_wasi_fs_bench::{CovenantRunner, Measurement, WasmtimeRunner};
 const RUNS: usize = 5;
 
 fn median(mut runs: Vec<Measurement>) -> Measurement {
-    runs.sort_by(|a, b| (a.write + a.read).cmp(&(b.write + b.read)));
+    runs.sort_by_key(|m| m.write + m.read);
     runs[runs.len() / 2]
 }
 
