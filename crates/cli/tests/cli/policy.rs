@@ -365,3 +365,25 @@ fn build_writes_next_to_the_source_or_to_stdout() {
     );
     assert!(stderr(&output).starts_with("policy hash "));
 }
+
+#[test]
+fn identities_from_covenant_identity_new_build_a_valid_policy() {
+    let dir = example_dir();
+    std::fs::remove_dir_all(dir.path().join("ids")).expect("remove the rcgen identities");
+    for name in ["hospital-a", "hospital-b", "researcher"] {
+        let output = covenant(&["identity", "new", name, "--dir", "ids"], dir.path());
+        assert!(
+            output.status.success(),
+            "identity new {name}: {}",
+            stderr(&output)
+        );
+    }
+    build(dir.path());
+    let output = covenant(&["policy", "check", "policy.json"], dir.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("  researcher  CN=researcher, until "),
+        "{}",
+        stdout(&output)
+    );
+}
