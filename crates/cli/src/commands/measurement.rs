@@ -5,13 +5,10 @@
 //! that lists this value under `attestation.measurements.software` trusts exactly this build;
 //! in a policy source, the value `"self"` stands for it.
 
-use std::fs::File;
-use std::io;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use sha2::{Digest, Sha256};
 
 /// Print the software-platform measurement of this build (SHA-256 of the covenant executable).
 #[derive(Debug, Args)]
@@ -33,15 +30,15 @@ pub fn run(_args: MeasurementArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// SHA-256 of the running executable, read in a stream (it is tens of megabytes).
+/// SHA-256 of the running executable: the software platform's own measurement function
+/// (`covenant_attest::software`), so what this prints and what a worker attests cannot differ.
 ///
 /// # Errors
 ///
 /// The executable cannot be found or read.
 pub fn self_measurement() -> anyhow::Result<[u8; 32]> {
-    let path = std::env::current_exe().context("cannot locate the running covenant executable")?;
-    let mut file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    io::copy(&mut file, &mut hasher).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(hasher.finalize().into())
+    let measurement = covenant_attest::software::measure_current_executable()
+        .context("measuring the running covenant executable")?;
+    <[u8; 32]>::try_from(measurement.as_bytes())
+        .context("the software platform's measurement is not a SHA-256 digest")
 }
