@@ -1,0 +1,1440 @@
+//! The computation: its state machine, the rule checks in front of every operation, and the
+//! operations themselves.
+//!
+//! ```text
+//! Provisioning ──(program + every required input)──▶ Ready ──run──▶ Running ──▶ Finished
+//!      ▲                                               ▲                         │  │
+//!      │                                               └──(every consent, when ──┘  │
+//!      │                                                   runs.max are used up)    │
+//!      └── any state but Running ──(every principal agrees to close)──▶ Closed ◀────┘
+//! Running ──(the engine fails: not the guest's fault)──▶ Failed
+//! ```
+//!
+//! While fewer than `runs.max` runs have happened, a starter may run again straight from
+//! `Finished`. Every operation first checks, in this order: the caller is a declared principal;
+//! the caller holds the role the operation needs (for that input or output); the state allows
+//! it; then the operation's own conditions. A refusal ([`Refusal`]) changes nothing.
+//!
+//! Each state's data lives in its own struct inside [`Stage`], and a transition consumes the
+//! old struct to build the next (the shape rustls gives its handshake states): a `Ready`
+//! cannot exist without a loaded program, a `Finished` without a run's outputs. The checks
+//! produce an [`Authorised`] token that only this module's `authorise_*` functions construct,
+//! and every state-changing step takes one, so a path that skips its check does not compile.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Cursor, Read};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use covenant_policy::{
+    Capabilities, Grant, Phase, Policy, RerunConsent, Resource, Rights, Subject, ValidPolicy,
+    capabilities,
+};
+use covenant_sandbox::{
+    Entry, Module, Outcome, RunError, RunLimits, RunOutput, Sandbox, SandboxConfig, TrapKind,
+};
+use covenant_wasi::WasiCtxBuilder;
+use covenant_wasi::fs::{
+    Access, CapabilityTable, FileReader, FileSystem, FsConfig, FsError, Quotas, Timestamps, View,
+};
+use covenant_wasi::types::Errno;
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Action, InternalError, Refusal, RuntimeError, SetupError};
+use crate::receipt::{
+    RECEIPT_FORMAT, RECEIPT_VERSION, ReceiptClaims, ReceiptInput, ReceiptLimits, ReceiptOutput,
+    ReceiptSigner,
+};
+
+/// Bytes the file system allows beyond the inputs' bounds and the output bound, for
+/// directory entries' names and the directories the layout needs. Names are short (a policy
+/// path is at most 1 KiB, at most 1 024 inputs and outputs); this stops the names the guest
+/// creates from growing the tree without limit while leaving room for the declared layout.
+pub const FS_NAMES_ALLOWANCE_BYTES: u64 = 4 << 20;
+
+/// Guests of one computation that run at once: one. Runs are sequential by the state
+/// machine; sizing the engine's instance pool to one keeps a computation from reserving
+/// address space for instances it can never have.
+pub const INSTANCES_PER_COMPUTATION: u32 = 1;
+
+/// Largest linear-memory ceiling given to the engine, bytes: the policy's own bound, which
+/// validation caps at 4 GiB.
+const _: () = assert!(covenant_policy::bounds::MAX_MEMORY_BYTES <= 4 << 30);
+
+/// A party to the computation, by the name the policy declares. The TLS layer makes one from
+/// the name of the policy principal whose certificate the client presented
+/// ([`Computation::principal_for_certificate`]); the computation checks every name it is
+/// given against the policy.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Principal(String);
+
+impl Principal {
+    /// The principal called `name`. Whether the policy declares it is checked by each
+    /// operation.
+    pub fn new(name: impl Into<String>) -> Self {
+        Principal(name.into())
+    }
+
+    /// The name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where the computation is in its life. See the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// Waiting for the program and the required inputs.
+    Provisioning,
+    /// Everything a run needs is present.
+    Ready,
+    /// The guest is running.
+    Running,
+    /// A run has ended; its outputs can be fetched.
+    Finished,
+    /// Every principal agreed to end the computation; its data is gone.
+    Closed,
+    /// The runtime failed during a run (not the guest: guest faults are outcomes).
+    Failed,
+}
+
+impl State {
+    /// The state's name: `provisioning`, `ready`, ...
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Provisioning => "provisioning",
+            State::Ready => "ready",
+            State::Running => "running",
+            State::Finished => "finished",
+            State::Closed => "closed",
+            State::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An output as the policy names it: a file's guest path, `stdout` or `stderr`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OutputName {
+    /// The program's standard output.
+    Stdout,
+    /// The program's standard error.
+    Stderr,
+    /// A file the program writes.
+    File(String),
+}
+
+impl OutputName {
+    /// `stdout`, `stderr`, or a file path.
+    #[must_use]
+    pub fn parse(text: &str) -> OutputName {
+        match text {
+            "stdout" => OutputName::Stdout,
+            "stderr" => OutputName::Stderr,
+            path => OutputName::File(path.to_owned()),
+        }
+    }
+
+    /// The policy's spelling.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            OutputName::Stdout => "stdout",
+            OutputName::Stderr => "stderr",
+            OutputName::File(path) => path,
+        }
+    }
+}
+
+/// Proof that the caller passed the checks for operation `T`. Only the `authorise_*`
+/// functions of this module build one.
+#[derive(Debug)]
+struct Authorised<T> {
+    principal: String,
+    what: T,
+}
+
+/// The program, loaded.
+#[derive(Debug, Clone)]
+struct LoadedProgram {
+    module: Module,
+    sha256: String,
+}
+
+/// An input that arrived whole and passed its checks.
+#[derive(Debug, Clone, Copy)]
+struct StoredInput {
+    sha256: [u8; 32],
+    bytes: u64,
+}
+
+/// What a finished run left for its readers.
+#[derive(Debug)]
+struct RunResult {
+    stdout: Arc<[u8]>,
+    stderr: Arc<[u8]>,
+    /// The output files the program wrote.
+    written: BTreeSet<String>,
+}
+
+#[derive(Debug)]
+struct Provisioning {
+    program: Option<LoadedProgram>,
+}
+
+#[derive(Debug)]
+struct Ready {
+    program: LoadedProgram,
+}
+
+#[derive(Debug)]
+struct Running {
+    program: LoadedProgram,
+    run: u32,
+}
+
+#[derive(Debug)]
+struct Finished {
+    program: LoadedProgram,
+    result: RunResult,
+    consents: BTreeSet<String>,
+}
+
+/// The computation's state and that state's data.
+#[derive(Debug)]
+enum Stage {
+    Provisioning(Provisioning),
+    Ready(Ready),
+    Running(Running),
+    Finished(Finished),
+    Closed,
+    Failed,
+}
+
+impl Stage {
+    fn state(&self) -> State {
+        match self {
+            Stage::Provisioning(_) => State::Provisioning,
+            Stage::Ready(_) => State::Ready,
+            Stage::Running(_) => State::Running,
+            Stage::Finished(_) => State::Finished,
+            Stage::Closed => State::Closed,
+            Stage::Failed => State::Failed,
+        }
+    }
+
+    fn program(&self) -> Option<&LoadedProgram> {
+        match self {
+            Stage::Provisioning(p) => p.program.as_ref(),
+            Stage::Ready(r) => Some(&r.program),
+            Stage::Running(r) => Some(&r.program),
+            Stage::Finished(f) => Some(&f.program),
+            Stage::Closed | Stage::Failed => None,
+        }
+    }
+}
+
+impl Provisioning {
+    fn with_program(self, program: LoadedProgram, _: &Authorised<ProgramUpload>) -> Provisioning {
+        Provisioning {
+            program: Some(program),
+        }
+    }
+
+    /// `Ready` if the program and every required input are present.
+    fn try_ready(self, inputs_complete: bool) -> Result<Ready, Provisioning> {
+        match self.program {
+            Some(program) if inputs_complete => Ok(Ready { program }),
+            program => Err(Provisioning { program }),
+        }
+    }
+}
+
+impl Ready {
+    fn start(self, run: u32, _: &Authorised<RunStart>) -> Running {
+        Running {
+            program: self.program,
+            run,
+        }
+    }
+}
+
+impl Running {
+    fn finish(self, result: RunResult) -> Finished {
+        Finished {
+            program: self.program,
+            result,
+            consents: BTreeSet::new(),
+        }
+    }
+}
+
+impl Finished {
+    /// A further run within `runs.max`: straight from `Finished`.
+    fn start(self, run: u32, _: &Authorised<RunStart>) -> Running {
+        Running {
+            program: self.program,
+            run,
+        }
+    }
+
+    /// Every principal consented: back to `Ready`, the last run's outputs dropped.
+    fn into_ready(self, _: &Authorised<RerunConsentGiven>) -> Ready {
+        Ready {
+            program: self.program,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ProgramUpload;
+#[derive(Debug)]
+struct InputUpload {
+    path: String,
+    max_bytes: u64,
+    pinned: Option<String>,
+}
+#[derive(Debug)]
+struct RunStart;
+#[derive(Debug)]
+struct OutputRead(OutputName);
+#[derive(Debug)]
+struct RerunConsentGiven;
+#[derive(Debug)]
+struct CloseAgreement;
+
+/// The public record of one run: visible to every principal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunRecord {
+    /// The run's number, from 1.
+    pub run: u32,
+    /// How the guest ended.
+    pub outcome: Outcome,
+    /// A sentence on a trap.
+    pub detail: Option<String>,
+    /// Fuel used (the engine's units).
+    pub fuel_used: u64,
+    /// The guest's wall time, microseconds.
+    pub wall_time_us: u64,
+    /// The guest's largest linear memory, bytes.
+    pub peak_memory_bytes: u64,
+    /// Unix milliseconds at the start.
+    pub started_at_ms: u64,
+    /// Unix milliseconds at the end.
+    pub finished_at_ms: u64,
+}
+
+/// An input in [`Status`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InputStatus {
+    /// Guest path.
+    pub path: String,
+    /// Who provides it.
+    pub provider: String,
+    /// Whether a run needs it.
+    pub required: bool,
+    /// Whether it has arrived. `None` for another provider's optional input: whether it was
+    /// uploaded is that provider's to tell (see `docs/policy.md`, nobody lists).
+    pub provided: Option<bool>,
+}
+
+/// What every principal may see of the computation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Status {
+    /// The computation's id.
+    pub computation: String,
+    /// The current state.
+    pub state: State,
+    /// Whether the program has arrived (and was loaded).
+    pub program_provided: bool,
+    /// Every input, in policy order.
+    pub inputs: Vec<InputStatus>,
+    /// Runs allowed without consent (`runs.max`).
+    pub runs_max: u32,
+    /// Runs that have ended, with their outcomes.
+    pub runs: Vec<RunRecord>,
+    /// Principals who consented to a further run since the last one.
+    pub rerun_consents: Vec<String>,
+    /// Principals who agreed to close.
+    pub close_agreed: Vec<String>,
+    /// Why the computation failed, if it did.
+    pub failure: Option<String>,
+}
+
+/// Progress of an agreement that needs every principal (re-run consent, closing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Agreement {
+    /// Whether everyone has now agreed (and the transition happened).
+    pub complete: bool,
+    /// Who has not agreed yet.
+    pub missing: Vec<String>,
+}
+
+/// The bytes of one output, streamed.
+#[derive(Debug)]
+pub struct OutputReader(OutputSource);
+
+#[derive(Debug)]
+enum OutputSource {
+    Bytes(Cursor<Arc<[u8]>>),
+    File(FileReader),
+}
+
+impl Read for OutputReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match &mut self.0 {
+            OutputSource::Bytes(c) => c.read(buf),
+            OutputSource::File(f) => f.read(buf),
+        }
+    }
+}
+
+/// The computation's engine, shared with its pending run.
+struct SharedSandbox(Arc<Sandbox>);
+
+impl std::fmt::Debug for SharedSandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("strategy", &self.0.config().strategy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A run that has left `Ready` (the computation is `Running`) and is ready to execute.
+/// [`PendingRun::execute`] needs no access to the computation, so the layer above can run it
+/// without holding the computation's lock and keep answering `status`; it then hands the
+/// result to [`Computation::finish_run`].
+#[derive(Debug)]
+pub struct PendingRun {
+    computation: u64,
+    run: u32,
+    module: Module,
+    wasi: covenant_wasi::WasiCtx,
+    limits: RunLimits,
+    sandbox: SharedSandbox,
+    bytes_before: u64,
+}
+
+/// A run that has executed, to hand back to [`Computation::finish_run`].
+#[derive(Debug)]
+pub struct ExecutedRun {
+    computation: u64,
+    run: u32,
+    result: Result<RunOutput, RunError>,
+    started_at_ms: u64,
+    finished_at_ms: u64,
+    bytes_before: u64,
+}
+
+impl PendingRun {
+    /// Runs the guest. Whatever the guest does, this returns.
+    #[must_use]
+    pub fn execute(self) -> ExecutedRun {
+        let started_at_ms = unix_ms();
+        let result = self
+            .sandbox
+            .0
+            .run(&self.module, self.wasi, &self.limits, &Entry::Command);
+        ExecutedRun {
+            computation: self.computation,
+            run: self.run,
+            result,
+            started_at_ms,
+            finished_at_ms: unix_ms(),
+            bytes_before: self.bytes_before,
+        }
+    }
+}
+
+/// What a finished run produced, for the caller of [`Computation::run`].
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// The public record.
+    pub record: RunRecord,
+    /// The signed receipt (compact JWS).
+    pub receipt: String,
+}
+
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// One collaborative computation under one validated policy. See the module documentation.
+#[derive(Debug)]
+pub struct Computation {
+    id: u64,
+    policy: ValidPolicy,
+    caps: Capabilities,
+    fs: FileSystem,
+    sandbox: SharedSandbox,
+    signer: ReceiptSigner,
+    stage: Stage,
+    inputs: BTreeMap<String, StoredInput>,
+    runs: Vec<RunRecord>,
+    receipts: Vec<String>,
+    close_agreed: BTreeSet<String>,
+    failure: Option<String>,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The directory part of an absolute guest path (`/input/a.csv` → `/input`).
+fn parent(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
+}
+
+/// The last component of an absolute guest path.
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Whether `path` is `dir` or below it.
+fn is_under(path: &str, dir: &str) -> bool {
+    dir == "/" || path == dir || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
+}
+
+fn access_of(rights: Rights) -> Access {
+    let mut access = Access::NONE;
+    if rights.contains(Rights::READ) {
+        access = access | Access::READ;
+    }
+    if rights.contains(Rights::WRITE) {
+        access = access | Access::WRITE;
+    }
+    if rights.contains(Rights::CREATE) {
+        access = access | Access::CREATE;
+    }
+    access
+}
+
+/// The capability table for the file grants among `grants` in `phase` that `keep` selects:
+/// each file's directory, with the file's rights.
+fn table_for(
+    grants: &[Grant],
+    phase: Phase,
+    keep: impl Fn(&str) -> bool,
+) -> Result<CapabilityTable, FsError> {
+    let mut table = CapabilityTable::new();
+    for grant in grants.iter().filter(|g| g.phase == phase) {
+        if let Resource::File(path) = &grant.resource
+            && keep(path)
+        {
+            table.grant(parent(path), access_of(grant.rights))?;
+        }
+    }
+    Ok(table)
+}
+
+/// Reads `reader` into the file system while hashing and counting, refusing to go past
+/// `limit` bytes: the bytes are held once, in the file system.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    count: u64,
+    limit: u64,
+    over: bool,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count = self.count.saturating_add(n as u64);
+        if self.count > self.limit {
+            self.over = true;
+            return Err(std::io::Error::other("the upload exceeds its bound"));
+        }
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl Computation {
+    /// Sets up a computation for `policy`, signing receipts with `signer`: an empty in-memory
+    /// file system sized by the policy (every input's bound, the output bound and
+    /// [`FS_NAMES_ALLOWANCE_BYTES`]), with the inputs' and outputs' directories made, and a
+    /// sandbox for the policy's engine. The computation starts in `Provisioning`.
+    ///
+    /// # Errors
+    /// [`SetupError::Layout`] if an input lies in or below the directory of an output file
+    /// (the program, which may create and write there, could change an input);
+    /// [`SetupError::Internal`] if the file system or the engine cannot be set up.
+    pub fn new(policy: ValidPolicy, signer: ReceiptSigner) -> Result<Self, SetupError> {
+        let p = policy.policy();
+        for output in &p.outputs {
+            if let OutputName::File(out) = OutputName::parse(&output.path) {
+                for input in &p.inputs {
+                    if is_under(&input.path, parent(&out)) {
+                        return Err(SetupError::Layout(format!(
+                            "input {} is inside {}, where the program may write output {out}",
+                            input.path,
+                            parent(&out)
+                        )));
+                    }
+                }
+            }
+        }
+        let input_bytes = p
+            .inputs
+            .iter()
+            .fold(0u64, |sum, input| sum.saturating_add(input.max_bytes));
+        let largest_file = p
+            .inputs
+            .iter()
+            .map(|i| i.max_bytes)
+            .chain([p.execution.max_output_bytes, 1])
+            .max()
+            .unwrap_or(1);
+        let quotas = Quotas {
+            max_total_bytes: input_bytes
+                .saturating_add(p.execution.max_output_bytes)
+                .saturating_add(FS_NAMES_ALLOWANCE_BYTES),
+            max_file_bytes: largest_file,
+            ..Quotas::default()
+        };
+        // Without the clock, file times would tell the guest the time of day.
+        let timestamps = if p.execution.clock {
+            Timestamps::Realtime
+        } else {
+            Timestamps::Fixed(0)
+        };
+        let fs = FileSystem::new(FsConfig { quotas, timestamps });
+        let dirs: BTreeSet<&str> = p
+            .inputs
+            .iter()
+            .map(|i| parent(&i.path))
+            .chain(
+                p.outputs
+                    .iter()
+                    .filter(|o| o.path.starts_with('/'))
+                    .map(|o| parent(&o.path)),
+            )
+            .collect();
+        for dir in dirs {
+            fs.create_dir_all(dir).map_err(InternalError::from)?;
+        }
+        let strategy = match p.execution.strategy {
+            covenant_policy::Strategy::Jit => covenant_sandbox::Strategy::Jit,
+            covenant_policy::Strategy::Interpreter => covenant_sandbox::Strategy::Interpreter,
+        };
+        let mut config = SandboxConfig::new(strategy);
+        config.max_memory_bytes = p.execution.max_memory_bytes;
+        config.max_instances = INSTANCES_PER_COMPUTATION;
+        config.cache_capacity = 1;
+        let sandbox = Sandbox::new(config).map_err(InternalError::from)?;
+        let caps = capabilities(p);
+        Ok(Computation {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            caps,
+            fs,
+            sandbox: SharedSandbox(Arc::new(sandbox)),
+            signer,
+            stage: Stage::Provisioning(Provisioning { program: None }),
+            inputs: BTreeMap::new(),
+            runs: Vec::new(),
+            receipts: Vec::new(),
+            close_agreed: BTreeSet::new(),
+            failure: None,
+            policy,
+        })
+    }
+
+    /// The policy.
+    #[must_use]
+    pub fn policy(&self) -> &ValidPolicy {
+        &self.policy
+    }
+
+    /// The current state.
+    #[must_use]
+    pub fn state(&self) -> State {
+        self.stage.state()
+    }
+
+    /// The principal whose policy certificate is exactly `der`: how the TLS layer names a
+    /// client.
+    #[must_use]
+    pub fn principal_for_certificate(&self, der: &[u8]) -> Option<Principal> {
+        self.policy
+            .principal_with_certificate(der)
+            .map(Principal::new)
+    }
+
+    /// Bytes the computation's file system holds (inputs and output files).
+    ///
+    /// # Errors
+    /// [`InternalError::FileSystem`] if the file system is poisoned.
+    pub fn stored_bytes(&self) -> Result<u64, RuntimeError> {
+        self.fs
+            .usage()
+            .map(|u| u.bytes)
+            .map_err(|errno| FsError::Guest {
+                path: "/".into(),
+                errno,
+            })
+            .map_err(RuntimeError::from)
+    }
+
+    fn p(&self) -> &Policy {
+        self.policy.policy()
+    }
+
+    fn known(&self, caller: &Principal) -> Result<(), Refusal> {
+        if self.p().principals.iter().any(|p| p.name == caller.0) {
+            Ok(())
+        } else {
+            Err(Refusal::UnknownPrincipal {
+                principal: caller.0.clone(),
+            })
+        }
+    }
+
+    fn wrong_state(&self, action: Action) -> Refusal {
+        Refusal::WrongState {
+            action,
+            state: self.state(),
+        }
+    }
+
+    fn principal_names(&self) -> Vec<String> {
+        self.p().principals.iter().map(|p| p.name.clone()).collect()
+    }
+
+    fn missing_required(&self) -> Vec<String> {
+        self.p()
+            .inputs
+            .iter()
+            .filter(|i| i.required && !self.inputs.contains_key(&i.path))
+            .map(|i| i.path.clone())
+            .collect()
+    }
+
+    // ---- checks: each returns the proof token the operation needs -------------------------
+
+    fn authorise_program(&self, caller: &Principal) -> Result<Authorised<ProgramUpload>, Refusal> {
+        self.known(caller)?;
+        if self.p().program.provider != caller.0 {
+            return Err(Refusal::NotProgramProvider);
+        }
+        match &self.stage {
+            Stage::Closed | Stage::Failed => Err(self.wrong_state(Action::ProvideProgram)),
+            Stage::Provisioning(Provisioning { program: None }) => Ok(Authorised {
+                principal: caller.0.clone(),
+                what: ProgramUpload,
+            }),
+            _ => Err(Refusal::ProgramAlreadyProvided),
+        }
+    }
+
+    fn authorise_input(
+        &self,
+        caller: &Principal,
+        path: &str,
+    ) -> Result<Authorised<InputUpload>, Refusal> {
+        self.known(caller)?;
+        let input = self
+            .p()
+            .inputs
+            .iter()
+            .find(|i| i.path == path)
+            .ok_or_else(|| Refusal::UnknownInput {
+                path: path.to_owned(),
+            })?;
+        if input.provider != caller.0 {
+            return Err(Refusal::NotInputProvider {
+                path: path.to_owned(),
+            });
+        }
+        if !matches!(self.stage, Stage::Provisioning(_) | Stage::Ready(_)) {
+            return Err(self.wrong_state(Action::ProvideInput));
+        }
+        if self.inputs.contains_key(path) {
+            return Err(Refusal::InputAlreadyProvided {
+                path: path.to_owned(),
+            });
+        }
+        Ok(Authorised {
+            principal: caller.0.clone(),
+            what: InputUpload {
+                path: input.path.clone(),
+                max_bytes: input.max_bytes,
+                pinned: input.sha256.clone(),
+            },
+        })
+    }
+
+    fn authorise_run(&self, caller: &Principal) -> Result<Authorised<RunStart>, Refusal> {
+        self.known(caller)?;
+        if !self.p().runs.starters.contains(&caller.0) {
+            return Err(Refusal::NotStarter);
+        }
+        match &self.stage {
+            Stage::Provisioning(p) if p.program.is_none() => Err(Refusal::ProgramMissing),
+            Stage::Provisioning(_) => Err(Refusal::InputsMissing {
+                paths: self.missing_required(),
+            }),
+            Stage::Ready(_) => Ok(()),
+            Stage::Finished(f) => {
+                let done = u32::try_from(self.runs.len()).unwrap_or(u32::MAX);
+                if done < self.p().runs.max {
+                    Ok(())
+                } else if self.p().runs.rerun_consent == RerunConsent::Never {
+                    Err(Refusal::RunsExhausted {
+                        max: self.p().runs.max,
+                    })
+                } else {
+                    Err(Refusal::ConsentMissing {
+                        missing: self
+                            .principal_names()
+                            .into_iter()
+                            .filter(|n| !f.consents.contains(n))
+                            .collect(),
+                    })
+                }
+            }
+            Stage::Running(_) | Stage::Closed | Stage::Failed => Err(self.wrong_state(Action::Run)),
+        }?;
+        Ok(Authorised {
+            principal: caller.0.clone(),
+            what: RunStart,
+        })
+    }
+
+    fn authorise_fetch(
+        &self,
+        caller: &Principal,
+        output: &str,
+    ) -> Result<Authorised<OutputRead>, Refusal> {
+        self.known(caller)?;
+        let declared = self
+            .p()
+            .outputs
+            .iter()
+            .find(|o| o.path == output)
+            .ok_or_else(|| Refusal::UnknownOutput {
+                path: output.to_owned(),
+            })?;
+        if !declared.readers.contains(&caller.0) {
+            return Err(Refusal::NotReader {
+                path: output.to_owned(),
+            });
+        }
+        let Stage::Finished(finished) = &self.stage else {
+            return Err(self.wrong_state(Action::FetchOutput));
+        };
+        let name = OutputName::parse(output);
+        if let OutputName::File(path) = &name
+            && !finished.result.written.contains(path)
+        {
+            return Err(Refusal::OutputNotWritten { path: path.clone() });
+        }
+        Ok(Authorised {
+            principal: caller.0.clone(),
+            what: OutputRead(name),
+        })
+    }
+
+    fn authorise_consent(
+        &self,
+        caller: &Principal,
+    ) -> Result<Authorised<RerunConsentGiven>, Refusal> {
+        self.known(caller)?;
+        if !matches!(self.stage, Stage::Finished(_)) {
+            return Err(self.wrong_state(Action::ConsentRerun));
+        }
+        if self.p().runs.rerun_consent == RerunConsent::Never {
+            return Err(Refusal::ConsentNotApplicable {
+                reason: "the policy allows no runs beyond runs.max",
+            });
+        }
+        if self.runs.len() < self.p().runs.max as usize {
+            return Err(Refusal::ConsentNotApplicable {
+                reason: "runs remain that need no consent",
+            });
+        }
+        Ok(Authorised {
+            principal: caller.0.clone(),
+            what: RerunConsentGiven,
+        })
+    }
+
+    fn authorise_close(&self, caller: &Principal) -> Result<Authorised<CloseAgreement>, Refusal> {
+        self.known(caller)?;
+        if matches!(self.stage, Stage::Running(_) | Stage::Closed) {
+            return Err(self.wrong_state(Action::Close));
+        }
+        Ok(Authorised {
+            principal: caller.0.clone(),
+            what: CloseAgreement,
+        })
+    }
+
+    // ---- operations -------------------------------------------------------------------------
+
+    /// The program provider uploads the program: accepted once, only if its SHA-256 equals the
+    /// policy's and the sandbox loads it (checks and compiles). The computation becomes
+    /// `Ready` if every required input is already present.
+    ///
+    /// # Errors
+    /// Refusals: `UnknownPrincipal`, `NotProgramProvider`, `WrongState` (closed or failed),
+    /// `ProgramAlreadyProvided`, `ProgramHashMismatch`, `ProgramNotLoadable`.
+    pub fn provide_program(&mut self, caller: &Principal, wasm: &[u8]) -> Result<(), RuntimeError> {
+        let token = self.authorise_program(caller)?;
+        let found = hex::encode(Sha256::digest(wasm));
+        if found != self.p().program.sha256 {
+            return Err(Refusal::ProgramHashMismatch {
+                expected: self.p().program.sha256.clone(),
+                found,
+            }
+            .into());
+        }
+        let module = self
+            .sandbox
+            .0
+            .load(wasm)
+            .map_err(|e| Refusal::ProgramNotLoadable {
+                reason: e.to_string(),
+            })?;
+        let program = LoadedProgram {
+            module,
+            sha256: found,
+        };
+        let complete = self.missing_required().is_empty();
+        self.stage = match std::mem::replace(&mut self.stage, Stage::Failed) {
+            Stage::Provisioning(p) => match p.with_program(program, &token).try_ready(complete) {
+                Ok(ready) => Stage::Ready(ready),
+                Err(p) => Stage::Provisioning(p),
+            },
+            // authorise_program admits only Provisioning without a program.
+            other => other,
+        };
+        Ok(())
+    }
+
+    /// The input's provider uploads the input at guest `path`, streamed from `reader`: hashed
+    /// while it is copied into the file system (the bytes are held once), refused past the
+    /// policy's `max_bytes` and, when the policy pins a hash, unless it matches. A failed or
+    /// partial upload leaves the input absent, so it can be sent again. The computation
+    /// becomes `Ready` when the program and every required input are present.
+    ///
+    /// # Errors
+    /// Refusals: `UnknownPrincipal`, `UnknownInput`, `NotInputProvider`, `WrongState` (only
+    /// before a run), `InputAlreadyProvided`, `InputTooLarge`, `InputHashMismatch`,
+    /// `UploadInterrupted`. [`InternalError::FileSystem`] if the file system fails.
+    pub fn provide_input(
+        &mut self,
+        caller: &Principal,
+        path: &str,
+        reader: impl Read,
+    ) -> Result<(), RuntimeError> {
+        let token = self.authorise_input(caller, path)?;
+        let InputUpload {
+            path,
+            max_bytes,
+            pinned,
+        } = &token.what;
+        let grants = self.caps.of(&Subject::Principal(token.principal.clone()));
+        let table = table_for(grants, Phase::BeforeRun, |p| p == path)?;
+        let view = self.fs.view(&table)?;
+        let mut hashing = HashingReader {
+            inner: reader,
+            hasher: Sha256::new(),
+            count: 0,
+            limit: *max_bytes,
+            over: false,
+        };
+        let written = view.write_file(path, &mut hashing);
+        drop(view);
+        let refusal = match written {
+            Ok(_) => {
+                let found = hex::encode(hashing.hasher.clone().finalize());
+                match pinned {
+                    Some(expected) if *expected != found => Some(Refusal::InputHashMismatch {
+                        path: path.clone(),
+                        expected: expected.clone(),
+                        found,
+                    }),
+                    _ => None,
+                }
+            }
+            Err(_) if hashing.over => Some(Refusal::InputTooLarge {
+                path: path.clone(),
+                max_bytes: *max_bytes,
+            }),
+            Err(FsError::Io { source, .. }) => Some(Refusal::UploadInterrupted {
+                path: path.clone(),
+                reason: source.to_string(),
+            }),
+            Err(other) => {
+                self.remove_file(path)?;
+                return Err(other.into());
+            }
+        };
+        if let Some(refusal) = refusal {
+            self.remove_file(path)?;
+            return Err(refusal.into());
+        }
+        let sha256: [u8; 32] = hashing.hasher.finalize().into();
+        self.inputs.insert(
+            path.clone(),
+            StoredInput {
+                sha256,
+                bytes: hashing.count,
+            },
+        );
+        let complete = self.missing_required().is_empty();
+        self.stage = match std::mem::replace(&mut self.stage, Stage::Failed) {
+            Stage::Provisioning(p) => match p.try_ready(complete) {
+                Ok(ready) => Stage::Ready(ready),
+                Err(p) => Stage::Provisioning(p),
+            },
+            other => other,
+        };
+        Ok(())
+    }
+
+    /// Removes the file at `path` as the runtime (absent already is fine).
+    fn remove_file(&self, path: &str) -> Result<(), RuntimeError> {
+        let table = CapabilityTable::new().with(parent(path), Access::WRITE)?;
+        let view = self.fs.view(&table)?;
+        let errno = |errno| FsError::Guest {
+            path: path.to_owned(),
+            errno,
+        };
+        let dirs = view.open_preopens().map_err(errno)?;
+        let dir = dirs.first().ok_or_else(|| errno(Errno::Noent))?;
+        match dir.unlink_file(file_name(path)) {
+            Ok(()) | Err(Errno::Noent) => Ok(()),
+            Err(e) => Err(errno(e).into()),
+        }
+    }
+
+    /// A starter starts a run: only when the program and every required input are present,
+    /// and, after `runs.max` runs, only with every principal's consent. The computation is
+    /// `Running` until [`Computation::finish_run`] gets the executed run back.
+    ///
+    /// # Errors
+    /// Refusals: `UnknownPrincipal`, `NotStarter`, `ProgramMissing`, `InputsMissing`,
+    /// `RunsExhausted`, `ConsentMissing`, `WrongState`. Internal errors if the file system
+    /// or the guest's WASI context cannot be prepared (the computation is then `Failed`).
+    pub fn start_run(&mut self, caller: &Principal) -> Result<PendingRun, RuntimeError> {
+        let token = self.authorise_run(caller)?;
+        let run = u32::try_from(self.runs.len() + 1).unwrap_or(u32::MAX);
+        let prepared = self.prepare_run(run);
+        let (wasi, limits, bytes_before) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                self.fail(&e.to_string());
+                return Err(e);
+            }
+        };
+        let stage = std::mem::replace(&mut self.stage, Stage::Failed);
+        let running = match stage {
+            Stage::Ready(ready) => ready.start(run, &token),
+            Stage::Finished(finished) => finished.start(run, &token),
+            other => {
+                // authorise_run admits only Ready and Finished.
+                self.stage = other;
+                return Err(self.wrong_state(Action::Run).into());
+            }
+        };
+        let module = running.program.module.clone();
+        self.stage = Stage::Running(running);
+        Ok(PendingRun {
+            computation: self.id,
+            run,
+            module,
+            wasi,
+            limits,
+            sandbox: SharedSandbox(Arc::clone(&self.sandbox.0)),
+            bytes_before,
+        })
+    }
+
+    fn prepare_run(
+        &self,
+        _run: u32,
+    ) -> Result<(covenant_wasi::WasiCtx, RunLimits, u64), RuntimeError> {
+        // The last run's output files go: each run starts from the inputs alone.
+        for output in &self.p().outputs {
+            if let OutputName::File(path) = OutputName::parse(&output.path) {
+                self.remove_file(&path)?;
+            }
+        }
+        let p = self.p();
+        let table = table_for(self.caps.of(&Subject::Program), Phase::DuringRun, |_| true)?;
+        let view: View = self.fs.view(&table)?;
+        let limits = RunLimits {
+            max_memory_bytes: p.execution.max_memory_bytes,
+            fuel: p
+                .execution
+                .fuel
+                .unwrap_or(covenant_policy::bounds::MAX_FUEL),
+            timeout: Duration::from_millis(p.execution.timeout_ms),
+            max_output_bytes: p.execution.max_output_bytes,
+            ..RunLimits::default()
+        };
+        let mut builder = WasiCtxBuilder::new(p.program.name.clone())
+            .args(p.program.args.iter().cloned())
+            .max_output_bytes(p.execution.max_output_bytes)
+            .allow_clock(p.execution.clock)
+            .allow_random(p.execution.random)
+            .file_system(view);
+        for (key, value) in &p.program.env {
+            builder = builder.env(key.clone(), value.clone());
+        }
+        let wasi = builder.build().map_err(InternalError::from)?;
+        Ok((wasi, limits, self.stored_bytes()?))
+    }
+
+    fn fail(&mut self, reason: &str) {
+        self.failure = Some(reason.to_owned());
+        self.stage = Stage::Failed;
+    }
+
+    /// Takes an executed run back: records its outcome, hashes its outputs, signs its receipt,
+    /// and moves to `Finished` (or to `Failed` if the engine, not the guest, failed).
+    ///
+    /// # Errors
+    /// [`InternalError::ForeignRun`] for a run this computation is not running (nothing
+    /// changes); [`InternalError::Sandbox`] if the engine failed; file-system or receipt
+    /// errors (the computation is then `Failed`).
+    pub fn finish_run(&mut self, executed: ExecutedRun) -> Result<RunSummary, RuntimeError> {
+        match &self.stage {
+            Stage::Running(r) if executed.computation == self.id && r.run == executed.run => {}
+            _ => return Err(InternalError::ForeignRun.into()),
+        }
+        match self.complete_run(executed) {
+            Ok(summary) => Ok(summary),
+            Err(e) => {
+                self.fail(&e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    fn complete_run(&mut self, executed: ExecutedRun) -> Result<RunSummary, RuntimeError> {
+        let mut output = executed.result.map_err(InternalError::from)?;
+        let stdout: Arc<[u8]> = output.wasi.take_stdout().into();
+        let stderr: Arc<[u8]> = output.wasi.take_stderr().into();
+        drop(output.wasi);
+        let mut report = output.report;
+        let max_output = self.p().execution.max_output_bytes;
+        let files = self.stored_bytes()?.saturating_sub(executed.bytes_before);
+        let total = files
+            .saturating_add(stdout.len() as u64)
+            .saturating_add(stderr.len() as u64);
+        // The file system's quota bounds what the guest can store; the policy's bound is on
+        // everything it writes together, checked here.
+        if total > max_output && matches!(report.outcome, Outcome::Exited(_)) {
+            report.outcome = Outcome::Trapped(TrapKind::OutputLimit);
+            report.detail = Some(format!(
+                "the program wrote {total} bytes in all; the policy allows {max_output}"
+            ));
+        }
+        let mut outputs = Vec::new();
+        let mut written = BTreeSet::new();
+        for declared in &self.p().outputs {
+            let (sha256, bytes) = match OutputName::parse(&declared.path) {
+                OutputName::Stdout => (
+                    Some(hex::encode(Sha256::digest(&stdout))),
+                    Some(stdout.len() as u64),
+                ),
+                OutputName::Stderr => (
+                    Some(hex::encode(Sha256::digest(&stderr))),
+                    Some(stderr.len() as u64),
+                ),
+                OutputName::File(path) => match self.hash_file(&path)? {
+                    Some((sha, len)) => {
+                        written.insert(path);
+                        (Some(sha), Some(len))
+                    }
+                    None => (None, None),
+                },
+            };
+            outputs.push(ReceiptOutput {
+                path: declared.path.clone(),
+                sha256,
+                bytes,
+            });
+        }
+        let inputs = self
+            .p()
+            .inputs
+            .iter()
+            .filter_map(|i| {
+                self.inputs.get(&i.path).map(|s| ReceiptInput {
+                    path: i.path.clone(),
+                    sha256: hex::encode(s.sha256),
+                    bytes: s.bytes,
+                })
+            })
+            .collect();
+        let program_sha256 = self
+            .stage
+            .program()
+            .map(|p| p.sha256.clone())
+            .unwrap_or_default();
+        let e = &self.p().execution;
+        let record = RunRecord {
+            run: executed.run,
+            outcome: report.outcome,
+            detail: report.detail.clone(),
+            fuel_used: report.fuel_used,
+            wall_time_us: u64::try_from(report.wall_time.as_micros()).unwrap_or(u64::MAX),
+            peak_memory_bytes: report.peak_memory_bytes,
+            started_at_ms: executed.started_at_ms,
+            finished_at_ms: executed.finished_at_ms,
+        };
+        let claims = ReceiptClaims {
+            format: RECEIPT_FORMAT.into(),
+            version: RECEIPT_VERSION,
+            computation: self.p().computation.clone(),
+            policy_sha256: self.policy.hash().to_hex(),
+            program_sha256,
+            run: executed.run,
+            engine: e.strategy.as_str().into(),
+            limits: ReceiptLimits {
+                max_memory_bytes: e.max_memory_bytes,
+                fuel: e.fuel,
+                timeout_ms: e.timeout_ms,
+                max_output_bytes: e.max_output_bytes,
+                clock: e.clock,
+                random: e.random,
+            },
+            inputs,
+            outputs,
+            outcome: record.outcome,
+            detail: record.detail.clone(),
+            fuel_used: record.fuel_used,
+            wall_time_us: record.wall_time_us,
+            started_at_ms: record.started_at_ms,
+            finished_at_ms: record.finished_at_ms,
+            issued_at: i64::try_from(unix_ms() / 1000).unwrap_or(i64::MAX),
+        };
+        let receipt = self.signer.sign(&claims).map_err(InternalError::from)?;
+        let result = RunResult {
+            stdout,
+            stderr,
+            written,
+        };
+        self.stage = match std::mem::replace(&mut self.stage, Stage::Failed) {
+            Stage::Running(running) => Stage::Finished(running.finish(result)),
+            other => other,
+        };
+        self.runs.push(record.clone());
+        self.receipts.push(receipt.clone());
+        Ok(RunSummary { record, receipt })
+    }
+
+    /// SHA-256 and size of the file at `path`, streamed; `None` if it does not exist.
+    fn hash_file(&self, path: &str) -> Result<Option<(String, u64)>, RuntimeError> {
+        let table = CapabilityTable::new().with(parent(path), Access::READ)?;
+        let view = self.fs.view(&table)?;
+        let mut reader = match view.read_file(path) {
+            Ok(r) => r,
+            Err(FsError::Guest {
+                errno: Errno::Noent,
+                ..
+            }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; covenant_wasi::fs::view::HOST_IO_CHUNK_BYTES];
+        let mut len = 0u64;
+        loop {
+            let n = reader.read(&mut buf).map_err(|source| FsError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            len += n as u64;
+        }
+        Ok(Some((hex::encode(hasher.finalize()), len)))
+    }
+
+    /// [`Computation::start_run`], [`PendingRun::execute`] and [`Computation::finish_run`] in
+    /// one call, for callers that need not answer anything while the guest runs.
+    ///
+    /// # Errors
+    /// As those three.
+    pub fn run(&mut self, caller: &Principal) -> Result<RunSummary, RuntimeError> {
+        let pending = self.start_run(caller)?;
+        let executed = pending.execute();
+        self.finish_run(executed)
+    }
+
+    /// A reader fetches an output of the last run: a file's guest path, `stdout` or `stderr`.
+    ///
+    /// # Errors
+    /// Refusals: `UnknownPrincipal`, `UnknownOutput`, `NotReader`, `WrongState` (only in
+    /// `Finished`), `OutputNotWritten`. [`InternalError::FileSystem`] if the file cannot be
+    /// opened.
+    pub fn fetch_output(
+        &self,
+        caller: &Principal,
+        output: &str,
+    ) -> Result<OutputReader, RuntimeError> {
+        let token = self.authorise_fetch(caller, output)?;
+        let Stage::Finished(finished) = &self.stage else {
+            return Err(self.wrong_state(Action::FetchOutput).into());
+        };
+        let source = match &token.what.0 {
+            OutputName::Stdout => {
+                OutputSource::Bytes(Cursor::new(Arc::clone(&finished.result.stdout)))
+            }
+            OutputName::Stderr => {
+                OutputSource::Bytes(Cursor::new(Arc::clone(&finished.result.stderr)))
+            }
+            OutputName::File(path) => {
+                let grants = self.caps.of(&Subject::Principal(token.principal.clone()));
+                let table = table_for(grants, Phase::AfterRun, |p| p == path)?;
+                OutputSource::File(self.fs.view(&table)?.read_file(path)?)
+            }
+        };
+        Ok(OutputReader(source))
+    }
+
+    /// What every principal may see: the state, what has arrived (see [`InputStatus`]), every
+    /// run's outcome, consents.
+    ///
+    /// # Errors
+    /// Refusal `UnknownPrincipal`.
+    pub fn status(&self, caller: &Principal) -> Result<Status, RuntimeError> {
+        self.known(caller)?;
+        let closed = matches!(self.stage, Stage::Closed);
+        let inputs = self
+            .p()
+            .inputs
+            .iter()
+            .map(|i| InputStatus {
+                path: i.path.clone(),
+                provider: i.provider.clone(),
+                required: i.required,
+                provided: (i.required || i.provider == caller.0)
+                    .then(|| !closed && self.inputs.contains_key(&i.path)),
+            })
+            .collect();
+        let rerun_consents = match &self.stage {
+            Stage::Finished(f) => f.consents.iter().cloned().collect(),
+            _ => Vec::new(),
+        };
+        Ok(Status {
+            computation: self.p().computation.clone(),
+            state: self.state(),
+            program_provided: self.stage.program().is_some(),
+            inputs,
+            runs_max: self.p().runs.max,
+            runs: self.runs.clone(),
+            rerun_consents,
+            close_agreed: self.close_agreed.iter().cloned().collect(),
+            failure: self.failure.clone(),
+        })
+    }
+
+    /// Every receipt signed so far, oldest first. Any principal may have them, in any state.
+    ///
+    /// # Errors
+    /// Refusal `UnknownPrincipal`.
+    pub fn receipts(&self, caller: &Principal) -> Result<Vec<String>, RuntimeError> {
+        self.known(caller)?;
+        Ok(self.receipts.clone())
+    }
+
+    /// A principal consents to another run once `runs.max` runs have happened and the policy
+    /// allows more with every principal's consent. When the last consent arrives the last
+    /// run's outputs are dropped and the computation is `Ready` again.
+    ///
+    /// # Errors
+    /// Refusals: `UnknownPrincipal`, `WrongState` (only in `Finished`),
+    /// `ConsentNotApplicable`. File-system errors while dropping the outputs (the
+    /// computation is then `Failed`).
+    pub fn consent_rerun(&mut self, caller: &Principal) -> Result<Agreement, RuntimeError> {
+        let token = self.authorise_consent(caller)?;
+        let everyone = self.principal_names();
+        let Stage::Finished(finished) = &mut self.stage else {
+            return Err(self.wrong_state(Action::ConsentRerun).into());
+        };
+        finished.consents.insert(token.principal.clone());
+        let missing: Vec<String> = everyone
+            .into_iter()
+            .filter(|n| !finished.consents.contains(n))
+            .collect();
+        if !missing.is_empty() {
+            return Ok(Agreement {
+                complete: false,
+                missing,
+            });
+        }
+        self.stage = match std::mem::replace(&mut self.stage, Stage::Failed) {
+            Stage::Finished(f) => Stage::Ready(f.into_ready(&token)),
+            other => other,
+        };
+        for output in &self.p().outputs {
+            if let OutputName::File(path) = OutputName::parse(&output.path)
+                && let Err(e) = self.remove_file(&path)
+            {
+                self.fail(&e.to_string());
+                return Err(e);
+            }
+        }
+        Ok(Agreement {
+            complete: true,
+            missing: Vec::new(),
+        })
+    }
+
+    /// A principal agrees to end the computation. When every principal has agreed, every
+    /// input, output and the program are dropped and the computation is `Closed`; the run
+    /// records and receipts stay, so that parties can still read them.
+    ///
+    /// # Errors
+    /// Refusals: `UnknownPrincipal`, `WrongState` (not while `Running`, not once `Closed`).
+    pub fn close(&mut self, caller: &Principal) -> Result<Agreement, RuntimeError> {
+        let token = self.authorise_close(caller)?;
+        let CloseAgreement = token.what;
+        self.close_agreed.insert(token.principal);
+        let missing: Vec<String> = self
+            .principal_names()
+            .into_iter()
+            .filter(|n| !self.close_agreed.contains(n))
+            .collect();
+        if !missing.is_empty() {
+            return Ok(Agreement {
+                complete: false,
+                missing,
+            });
+        }
+        // Dropping the stage drops the program and the last run's outputs; replacing the file
+        // system drops every byte the old one held (no view of it survives a closed stage).
+        self.stage = Stage::Closed;
+        self.inputs.clear();
+        self.fs = FileSystem::new(FsConfig {
+            quotas: Quotas {
+                max_total_bytes: 0,
+                ..Quotas::default()
+            },
+            timestamps: Timestamps::Fixed(0),
+        });
+        Ok(Agreement {
+            complete: true,
+            missing: Vec::new(),
+        })
+    }
+}

@@ -1,0 +1,30 @@
+//! The trusted Covenant runtime: one collaborative computation, without the network.
+//!
+//! A [`Computation`] holds a validated policy and enforces it: the state machine
+//! (`Provisioning → Ready → Running → Finished → Closed`, and `Failed`), the rule checks in
+//! front of every operation (caller's role, then state, then the operation's own conditions;
+//! a refusal names its rule and changes nothing), streamed and hash-checked provisioning into
+//! an in-memory file system (`covenant-wasi`), runs on the policy's engine under its limits
+//! (`covenant-sandbox`) with the program's capability-derived view, outputs released only to
+//! their readers, and a signed [`receipt`] for every run, verifiable offline with
+//! [`verify_receipt`].
+//!
+//! What it does not do: TLS, HTTP, processes or seccomp (the API layer and the host process
+//! do); it takes a [`Principal`] that the TLS layer has already mapped from a client
+//! certificate ([`Computation::principal_for_certificate`]).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod computation;
+pub mod error;
+pub mod receipt;
+
+pub use computation::{
+    Agreement, Computation, ExecutedRun, FS_NAMES_ALLOWANCE_BYTES, INSTANCES_PER_COMPUTATION,
+    InputStatus, OutputName, OutputReader, PendingRun, Principal, RunRecord, RunSummary, State,
+    Status,
+};
+pub use error::{Action, InternalError, Refusal, RuntimeError, SetupError};
+pub use receipt::{
+    ReceiptClaims, ReceiptError, ReceiptSigner, VerifiedReceipt, expected_runtime, verify_receipt,
+};

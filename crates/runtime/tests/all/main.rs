@@ -1,0 +1,9 @@
+//! Integration tests of covenant-runtime: one binary, one module per concern.
+// Test fixtures outside `#[test]` functions unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod attacks;
+mod flow;
+mod matrix;
+mod receipts;
+mod support;
