@@ -58,9 +58,9 @@ pub const FS_NAMES_ALLOWANCE_BYTES: u64 = 4 << 20;
 /// address space for instances it can never have.
 pub const INSTANCES_PER_COMPUTATION: u32 = 1;
 
-/// Largest linear-memory ceiling given to the engine, bytes: the policy's own bound, which
-/// validation caps at 4 GiB.
-const _: () = assert!(covenant_policy::bounds::MAX_MEMORY_BYTES <= 4 << 30);
+/// Compiled modules a computation's sandbox keeps: one, its program. A computation never
+/// loads a second program, so a larger cache would only hold memory.
+pub const MODULES_CACHED: usize = 1;
 
 /// A party to the computation, by the name the policy declares. The TLS layer makes one from
 /// the name of the policy principal whose certificate the client presented
@@ -633,7 +633,7 @@ impl Computation {
         let mut config = SandboxConfig::new(strategy);
         config.max_memory_bytes = p.execution.max_memory_bytes;
         config.max_instances = INSTANCES_PER_COMPUTATION;
-        config.cache_capacity = 1;
+        config.cache_capacity = MODULES_CACHED;
         let sandbox = Sandbox::new(config).map_err(InternalError::from)?;
         let caps = capabilities(p);
         Ok(Computation {
@@ -692,6 +692,20 @@ impl Computation {
         self.policy.policy()
     }
 
+    /// The caller is declared and the policy has not expired: what every operation that
+    /// changes or releases anything needs. (`status`, `receipts` and `close` need only
+    /// [`Computation::known`]: after expiry parties can still see what happened and end it.)
+    fn in_force(&self, caller: &Principal) -> Result<(), Refusal> {
+        self.known(caller)?;
+        let expires = self.policy.expires();
+        if time::OffsetDateTime::now_utc() >= expires {
+            return Err(Refusal::PolicyExpired {
+                expires: covenant_policy::format_utc(expires),
+            });
+        }
+        Ok(())
+    }
+
     fn known(&self, caller: &Principal) -> Result<(), Refusal> {
         if self.p().principals.iter().any(|p| p.name == caller.0) {
             Ok(())
@@ -725,7 +739,7 @@ impl Computation {
     // ---- checks: each returns the proof token the operation needs -------------------------
 
     fn authorise_program(&self, caller: &Principal) -> Result<Authorised<ProgramUpload>, Refusal> {
-        self.known(caller)?;
+        self.in_force(caller)?;
         if self.p().program.provider != caller.0 {
             return Err(Refusal::NotProgramProvider);
         }
@@ -744,7 +758,7 @@ impl Computation {
         caller: &Principal,
         path: &str,
     ) -> Result<Authorised<InputUpload>, Refusal> {
-        self.known(caller)?;
+        self.in_force(caller)?;
         let input = self
             .p()
             .inputs
@@ -777,7 +791,7 @@ impl Computation {
     }
 
     fn authorise_run(&self, caller: &Principal) -> Result<Authorised<RunStart>, Refusal> {
-        self.known(caller)?;
+        self.in_force(caller)?;
         if !self.p().runs.starters.contains(&caller.0) {
             return Err(Refusal::NotStarter);
         }
@@ -818,7 +832,7 @@ impl Computation {
         caller: &Principal,
         output: &str,
     ) -> Result<Authorised<OutputRead>, Refusal> {
-        self.known(caller)?;
+        self.in_force(caller)?;
         let declared = self
             .p()
             .outputs
@@ -851,7 +865,7 @@ impl Computation {
         &self,
         caller: &Principal,
     ) -> Result<Authorised<RerunConsentGiven>, Refusal> {
-        self.known(caller)?;
+        self.in_force(caller)?;
         if !matches!(self.stage, Stage::Finished(_)) {
             return Err(self.wrong_state(Action::ConsentRerun));
         }
@@ -889,7 +903,7 @@ impl Computation {
     /// `Ready` if every required input is already present.
     ///
     /// # Errors
-    /// Refusals: `UnknownPrincipal`, `NotProgramProvider`, `WrongState` (closed or failed),
+    /// Refusals: `UnknownPrincipal`, `PolicyExpired`, `NotProgramProvider`, `WrongState` (closed or failed),
     /// `ProgramAlreadyProvided`, `ProgramHashMismatch`, `ProgramNotLoadable`.
     pub fn provide_program(&mut self, caller: &Principal, wasm: &[u8]) -> Result<(), RuntimeError> {
         let token = self.authorise_program(caller)?;
@@ -931,7 +945,7 @@ impl Computation {
     /// becomes `Ready` when the program and every required input are present.
     ///
     /// # Errors
-    /// Refusals: `UnknownPrincipal`, `UnknownInput`, `NotInputProvider`, `WrongState` (only
+    /// Refusals: `UnknownPrincipal`, `PolicyExpired`, `UnknownInput`, `NotInputProvider`, `WrongState` (only
     /// before a run), `InputAlreadyProvided`, `InputTooLarge`, `InputHashMismatch`,
     /// `UploadInterrupted`. [`InternalError::FileSystem`] if the file system fails.
     pub fn provide_input(
@@ -1027,7 +1041,7 @@ impl Computation {
     /// `Running` until [`Computation::finish_run`] gets the executed run back.
     ///
     /// # Errors
-    /// Refusals: `UnknownPrincipal`, `NotStarter`, `ProgramMissing`, `InputsMissing`,
+    /// Refusals: `UnknownPrincipal`, `PolicyExpired`, `NotStarter`, `ProgramMissing`, `InputsMissing`,
     /// `RunsExhausted`, `ConsentMissing`, `WrongState`. Internal errors if the file system
     /// or the guest's WASI context cannot be prepared (the computation is then `Failed`).
     pub fn start_run(&mut self, caller: &Principal) -> Result<PendingRun, RuntimeError> {
@@ -1283,7 +1297,7 @@ impl Computation {
     /// A reader fetches an output of the last run: a file's guest path, `stdout` or `stderr`.
     ///
     /// # Errors
-    /// Refusals: `UnknownPrincipal`, `UnknownOutput`, `NotReader`, `WrongState` (only in
+    /// Refusals: `UnknownPrincipal`, `PolicyExpired`, `UnknownOutput`, `NotReader`, `WrongState` (only in
     /// `Finished`), `OutputNotWritten`. [`InternalError::FileSystem`] if the file cannot be
     /// opened.
     pub fn fetch_output(
@@ -1362,7 +1376,7 @@ impl Computation {
     /// run's outputs are dropped and the computation is `Ready` again.
     ///
     /// # Errors
-    /// Refusals: `UnknownPrincipal`, `WrongState` (only in `Finished`),
+    /// Refusals: `UnknownPrincipal`, `PolicyExpired`, `WrongState` (only in `Finished`),
     /// `ConsentNotApplicable`. File-system errors while dropping the outputs (the
     /// computation is then `Failed`).
     pub fn consent_rerun(&mut self, caller: &Principal) -> Result<Agreement, RuntimeError> {
@@ -1436,5 +1450,56 @@ impl Computation {
             complete: true,
             missing: Vec::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parents_and_names_of_guest_paths() {
+        assert_eq!(parent("/input/a.csv"), "/input");
+        assert_eq!(parent("/a.csv"), "/");
+        assert_eq!(parent("/x/y/z"), "/x/y");
+        assert_eq!(file_name("/x/y/z"), "z");
+        assert_eq!(file_name("/a.csv"), "a.csv");
+    }
+
+    #[test]
+    fn is_under_compares_whole_components() {
+        assert!(is_under("/out/a", "/out"));
+        assert!(is_under("/out", "/out"));
+        assert!(is_under("/anything", "/"));
+        assert!(!is_under("/output/a", "/out"));
+        assert!(!is_under("/in/a", "/out"));
+    }
+
+    #[test]
+    fn hashing_reader_stops_one_byte_past_its_bound() {
+        let mut r = HashingReader {
+            inner: &b"12345"[..],
+            hasher: Sha256::new(),
+            count: 0,
+            limit: 4,
+            over: false,
+        };
+        let mut sink = Vec::new();
+        assert!(std::io::copy(&mut r, &mut sink).is_err());
+        assert!(r.over);
+        let mut r = HashingReader {
+            inner: &b"1234"[..],
+            hasher: Sha256::new(),
+            count: 0,
+            limit: 4,
+            over: false,
+        };
+        let mut sink = Vec::new();
+        assert_eq!(std::io::copy(&mut r, &mut sink).ok(), Some(4));
+        assert!(!r.over);
+        assert_eq!(
+            r.hasher.finalize().as_slice(),
+            Sha256::digest(b"1234").as_slice()
+        );
     }
 }

@@ -64,6 +64,12 @@ pub enum Refusal {
         /// The name the caller presented.
         principal: String,
     },
+    /// The policy's `expires` has passed: it no longer allows provisioning, runs or releases.
+    #[error("the policy expired at {expires}")]
+    PolicyExpired {
+        /// The policy's expiry, RFC 3339 UTC.
+        expires: String,
+    },
     /// The operation is not possible in the computation's current state.
     #[error("{action} is not allowed while the computation is {state}")]
     WrongState {
@@ -197,6 +203,7 @@ impl Refusal {
     pub fn rule(&self) -> &'static str {
         match self {
             Refusal::UnknownPrincipal { .. } => "unknown-principal",
+            Refusal::PolicyExpired { .. } => "policy-expired",
             Refusal::WrongState { .. } => "wrong-state",
             Refusal::NotProgramProvider => "not-program-provider",
             Refusal::ProgramAlreadyProvided => "program-already-provided",

@@ -294,3 +294,32 @@ fn a_layout_letting_the_program_write_an_input_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn an_expired_policy_allows_no_provisioning_runs_or_releases() {
+    let service = Service::new();
+    let mut p = policy(&service, &sum_inputs(), Strategy::Interpreter);
+    let now = time::OffsetDateTime::now_utc();
+    p.expires = covenant_policy::format_utc(now - time::Duration::minutes(1));
+    // Valid when it was agreed (two minutes ago), expired now.
+    let valid = covenant_policy::validate(&p, now - time::Duration::minutes(2)).unwrap();
+    let signer = service.signer(&valid);
+    let mut c = covenant_runtime::Computation::new(valid, signer).unwrap();
+    assert_refused(&mut c, "policy-expired", |c| {
+        c.provide_program(&alice(), &sum_inputs())
+    });
+    assert_refused(&mut c, "policy-expired", |c| {
+        c.provide_input(&bob(), "/input/b.csv", B_CSV)
+    });
+    assert_refused(&mut c, "policy-expired", |c| c.run(&alice()));
+    assert_refused(&mut c, "policy-expired", |c| {
+        c.fetch_output(&carol(), "stdout")
+    });
+    assert_refused(&mut c, "unknown-principal", |c| c.run(&mallory()));
+    // Parties can still look and end it.
+    assert_eq!(c.status(&carol()).unwrap().state, State::Provisioning);
+    for who in [alice(), bob(), carol()] {
+        c.close(&who).unwrap();
+    }
+    assert_eq!(c.state(), State::Closed);
+}

@@ -36,7 +36,12 @@ const STATES: [State; 5] = [
 
 /// (action, who holds the role it needs (None: every principal), the rule a principal without
 /// the role breaks, then per state in `STATES` order what a holder gets).
-type Row = (Act, Option<&'static [&'static str]>, &'static str, [&'static str; 5]);
+type Row = (
+    Act,
+    Option<&'static [&'static str]>,
+    &'static str,
+    [&'static str; 5],
+);
 
 #[rustfmt::skip]
 const TABLE: &[Row] = &[
