@@ -298,7 +298,7 @@ impl Finished {
 #[derive(Debug)]
 struct ProgramUpload;
 #[derive(Debug)]
-struct InputUpload {
+struct InputGrant {
     path: String,
     max_bytes: u64,
     pinned: Option<String>,
@@ -398,6 +398,176 @@ impl Read for OutputReader {
     }
 }
 
+/// Removes the file at absolute `path` through `view`, whose first preopen is `path`'s
+/// directory with `write` access. Absent already is fine.
+fn unlink(view: &View, path: &str) -> Result<(), RuntimeError> {
+    let errno = |errno| FsError::Guest {
+        path: path.to_owned(),
+        errno,
+    };
+    let dirs = view.open_preopens().map_err(errno)?;
+    let dir = dirs.first().ok_or_else(|| errno(Errno::Noent))?;
+    match dir.unlink_file(file_name(path)) {
+        Ok(()) | Err(Errno::Noent) => Ok(()),
+        Err(e) => Err(errno(e).into()),
+    }
+}
+
+/// The inputs whose uploads are under way, shared with the [`Reservation`]s that free them.
+#[derive(Debug, Default)]
+struct Uploads(Arc<std::sync::Mutex<BTreeSet<String>>>);
+
+impl Uploads {
+    fn set(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        // The set is only ever inserted into or removed from; a panic elsewhere while it was
+        // held cannot leave it half changed, so a poisoned lock's contents are still right.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn contains(&self, path: &str) -> bool {
+        self.set().contains(path)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.set().is_empty()
+    }
+
+    fn first(&self) -> Option<String> {
+        self.set().first().cloned()
+    }
+
+    fn reserve(&self, path: &str) -> Reservation {
+        self.set().insert(path.to_owned());
+        Reservation {
+            uploads: Arc::clone(&self.0),
+            path: path.to_owned(),
+        }
+    }
+}
+
+/// An input reserved for one upload; dropping it frees the input.
+#[derive(Debug)]
+struct Reservation {
+    uploads: Arc<std::sync::Mutex<BTreeSet<String>>>,
+    path: String,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.uploads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.path);
+    }
+}
+
+/// An input upload the checks admitted ([`Computation::begin_input`]). The input stays
+/// reserved until the upload is finished or dropped.
+#[derive(Debug)]
+pub struct InputUpload {
+    computation: u64,
+    grant: InputGrant,
+    view: View,
+    reservation: Reservation,
+}
+
+/// An input whose bytes arrived whole, within bounds and with the pinned hash, waiting for
+/// [`Computation::finish_input`]. Dropped instead, the input stays absent: its bytes are
+/// overwritten by the next upload and never reach a program (runs remove files at unaccepted
+/// input paths).
+#[derive(Debug)]
+pub struct WrittenInput {
+    computation: u64,
+    path: String,
+    sha256: [u8; 32],
+    bytes: u64,
+    view: View,
+    _reservation: Reservation,
+}
+
+impl WrittenInput {
+    /// SHA-256 of the bytes.
+    #[must_use]
+    pub fn sha256(&self) -> [u8; 32] {
+        self.sha256
+    }
+
+    /// How many bytes arrived.
+    #[must_use]
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+impl InputUpload {
+    /// The input's guest path.
+    #[must_use]
+    pub fn path(&self) -> &str {
+        &self.grant.path
+    }
+
+    /// Streams `reader` into the input's file, hashing and counting as it copies. On any
+    /// failure the file is removed and the input stays absent and re-sendable.
+    ///
+    /// # Errors
+    /// Refusals `InputTooLarge`, `InputHashMismatch`, `UploadInterrupted` (the reader
+    /// failed); [`InternalError::FileSystem`] if the file system fails.
+    pub fn write(self, reader: impl Read) -> Result<WrittenInput, RuntimeError> {
+        let InputGrant {
+            path,
+            max_bytes,
+            pinned,
+        } = &self.grant;
+        let mut hashing = HashingReader {
+            inner: reader,
+            hasher: Sha256::new(),
+            count: 0,
+            limit: *max_bytes,
+            over: false,
+        };
+        let written = self.view.write_file(path, &mut hashing);
+        let refusal = match written {
+            Ok(_) => {
+                let found = hex::encode(hashing.hasher.clone().finalize());
+                match pinned {
+                    Some(expected) if *expected != found => Some(Refusal::InputHashMismatch {
+                        path: path.clone(),
+                        expected: expected.clone(),
+                        found,
+                    }),
+                    _ => None,
+                }
+            }
+            Err(_) if hashing.over => Some(Refusal::InputTooLarge {
+                path: path.clone(),
+                max_bytes: *max_bytes,
+            }),
+            Err(FsError::Io { source, .. }) => Some(Refusal::UploadInterrupted {
+                path: path.clone(),
+                reason: source.to_string(),
+            }),
+            Err(other) => {
+                unlink(&self.view, path)?;
+                return Err(other.into());
+            }
+        };
+        if let Some(refusal) = refusal {
+            unlink(&self.view, path)?;
+            return Err(refusal.into());
+        }
+        Ok(WrittenInput {
+            computation: self.computation,
+            path: self.grant.path,
+            sha256: hashing.hasher.finalize().into(),
+            bytes: hashing.count,
+            view: self.view,
+            _reservation: self.reservation,
+        })
+    }
+}
+
 /// The computation's engine, shared with its pending run.
 struct SharedSandbox(Arc<Sandbox>);
 
@@ -477,6 +647,7 @@ pub struct Computation {
     signer: ReceiptSigner,
     stage: Stage,
     inputs: BTreeMap<String, StoredInput>,
+    uploads: Uploads,
     runs: Vec<RunRecord>,
     receipts: Vec<String>,
     close_agreed: BTreeSet<String>,
@@ -644,6 +815,7 @@ impl Computation {
             signer,
             stage: Stage::Provisioning(Provisioning { program: None }),
             inputs: BTreeMap::new(),
+            uploads: Uploads::default(),
             runs: Vec::new(),
             receipts: Vec::new(),
             close_agreed: BTreeSet::new(),
@@ -757,7 +929,7 @@ impl Computation {
         &self,
         caller: &Principal,
         path: &str,
-    ) -> Result<Authorised<InputUpload>, Refusal> {
+    ) -> Result<Authorised<InputGrant>, Refusal> {
         self.in_force(caller)?;
         let input = self
             .p()
@@ -780,9 +952,14 @@ impl Computation {
                 path: path.to_owned(),
             });
         }
+        if self.uploads.contains(path) {
+            return Err(Refusal::UploadInProgress {
+                path: path.to_owned(),
+            });
+        }
         Ok(Authorised {
             principal: caller.0.clone(),
-            what: InputUpload {
+            what: InputGrant {
                 path: input.path.clone(),
                 max_bytes: input.max_bytes,
                 pinned: input.sha256.clone(),
@@ -800,6 +977,11 @@ impl Computation {
             Stage::Provisioning(_) => Err(Refusal::InputsMissing {
                 paths: self.missing_required(),
             }),
+            Stage::Ready(_) | Stage::Finished(_) if !self.uploads.is_empty() => {
+                Err(Refusal::UploadInProgress {
+                    path: self.uploads.first().unwrap_or_default(),
+                })
+            }
             Stage::Ready(_) => Ok(()),
             Stage::Finished(f) => {
                 let done = u32::try_from(self.runs.len()).unwrap_or(u32::MAX);
@@ -944,71 +1126,78 @@ impl Computation {
     /// partial upload leaves the input absent, so it can be sent again. The computation
     /// becomes `Ready` when the program and every required input are present.
     ///
+    /// This is [`Computation::begin_input`], [`InputUpload::write`] and
+    /// [`Computation::finish_input`] in one call.
+    ///
     /// # Errors
-    /// Refusals: `UnknownPrincipal`, `PolicyExpired`, `UnknownInput`, `NotInputProvider`, `WrongState` (only
-    /// before a run), `InputAlreadyProvided`, `InputTooLarge`, `InputHashMismatch`,
-    /// `UploadInterrupted`. [`InternalError::FileSystem`] if the file system fails.
+    /// Refusals: `UnknownPrincipal`, `PolicyExpired`, `UnknownInput`, `NotInputProvider`,
+    /// `WrongState` (only before a run), `InputAlreadyProvided`, `UploadInProgress`,
+    /// `InputTooLarge`, `InputHashMismatch`, `UploadInterrupted`.
+    /// [`InternalError::FileSystem`] if the file system fails.
     pub fn provide_input(
         &mut self,
         caller: &Principal,
         path: &str,
         reader: impl Read,
     ) -> Result<(), RuntimeError> {
+        let upload = self.begin_input(caller, path)?;
+        let written = upload.write(reader)?;
+        self.finish_input(written)
+    }
+
+    /// Checks an input upload and reserves the input for it: until the upload is finished or
+    /// dropped, a second upload of the same input and every run are refused with
+    /// `UploadInProgress`. [`InputUpload::write`] needs no access to the computation, so the
+    /// layer above can stream a large upload without holding the computation's lock.
+    ///
+    /// # Errors
+    /// Refusals as [`Computation::provide_input`] before any byte is read;
+    /// [`InternalError::FileSystem`] if the provider's view cannot be made.
+    pub fn begin_input(
+        &mut self,
+        caller: &Principal,
+        path: &str,
+    ) -> Result<InputUpload, RuntimeError> {
         let token = self.authorise_input(caller, path)?;
-        let InputUpload {
-            path,
-            max_bytes,
-            pinned,
-        } = &token.what;
         let grants = self.caps.of(&Subject::Principal(token.principal.clone()));
-        let table = table_for(grants, Phase::BeforeRun, |p| p == path)?;
+        let grant = token.what;
+        let table = table_for(grants, Phase::BeforeRun, |p| p == grant.path)?;
         let view = self.fs.view(&table)?;
-        let mut hashing = HashingReader {
-            inner: reader,
-            hasher: Sha256::new(),
-            count: 0,
-            limit: *max_bytes,
-            over: false,
-        };
-        let written = view.write_file(path, &mut hashing);
-        drop(view);
-        let refusal = match written {
-            Ok(_) => {
-                let found = hex::encode(hashing.hasher.clone().finalize());
-                match pinned {
-                    Some(expected) if *expected != found => Some(Refusal::InputHashMismatch {
-                        path: path.clone(),
-                        expected: expected.clone(),
-                        found,
-                    }),
-                    _ => None,
-                }
-            }
-            Err(_) if hashing.over => Some(Refusal::InputTooLarge {
-                path: path.clone(),
-                max_bytes: *max_bytes,
-            }),
-            Err(FsError::Io { source, .. }) => Some(Refusal::UploadInterrupted {
-                path: path.clone(),
-                reason: source.to_string(),
-            }),
-            Err(other) => {
-                self.remove_file(path)?;
-                return Err(other.into());
-            }
-        };
-        if let Some(refusal) = refusal {
-            self.remove_file(path)?;
-            return Err(refusal.into());
+        let reservation = self.uploads.reserve(&grant.path);
+        Ok(InputUpload {
+            computation: self.id,
+            grant,
+            view,
+            reservation,
+        })
+    }
+
+    /// Accepts a written input: records its hash and size and moves to `Ready` when the
+    /// program and every required input are present.
+    ///
+    /// # Errors
+    /// [`InternalError::ForeignUpload`] for an upload another computation began; refusal
+    /// `WrongState` if the computation left provisioning while the bytes were arriving (the
+    /// written file is removed).
+    pub fn finish_input(&mut self, written: WrittenInput) -> Result<(), RuntimeError> {
+        if written.computation != self.id {
+            return Err(InternalError::ForeignUpload.into());
         }
-        let sha256: [u8; 32] = hashing.hasher.finalize().into();
+        if !matches!(self.stage, Stage::Provisioning(_) | Stage::Ready(_)) {
+            // Closed: the file system the bytes went to is already gone; otherwise remove them.
+            if !matches!(self.stage, Stage::Closed) {
+                unlink(&written.view, &written.path)?;
+            }
+            return Err(self.wrong_state(Action::ProvideInput).into());
+        }
         self.inputs.insert(
-            path.clone(),
+            written.path.clone(),
             StoredInput {
-                sha256,
-                bytes: hashing.count,
+                sha256: written.sha256,
+                bytes: written.bytes,
             },
         );
+        drop(written);
         let complete = self.missing_required().is_empty();
         self.stage = match std::mem::replace(&mut self.stage, Stage::Failed) {
             Stage::Provisioning(p) => match p.try_ready(complete) {
@@ -1023,17 +1212,7 @@ impl Computation {
     /// Removes the file at `path` as the runtime (absent already is fine).
     fn remove_file(&self, path: &str) -> Result<(), RuntimeError> {
         let table = CapabilityTable::new().with(parent(path), Access::WRITE)?;
-        let view = self.fs.view(&table)?;
-        let errno = |errno| FsError::Guest {
-            path: path.to_owned(),
-            errno,
-        };
-        let dirs = view.open_preopens().map_err(errno)?;
-        let dir = dirs.first().ok_or_else(|| errno(Errno::Noent))?;
-        match dir.unlink_file(file_name(path)) {
-            Ok(()) | Err(Errno::Noent) => Ok(()),
-            Err(e) => Err(errno(e).into()),
-        }
+        unlink(&self.fs.view(&table)?, path)
     }
 
     /// A starter starts a run: only when the program and every required input are present,
@@ -1082,10 +1261,17 @@ impl Computation {
         &self,
         _run: u32,
     ) -> Result<(covenant_wasi::WasiCtx, RunLimits, u64), RuntimeError> {
-        // The last run's output files go: each run starts from the inputs alone.
+        // The last run's output files go: each run starts from the inputs alone. So does any
+        // file at an input's path that was never accepted (an upload abandoned after it was
+        // written but before it was finished): the program sees accepted inputs only.
         for output in &self.p().outputs {
             if let OutputName::File(path) = OutputName::parse(&output.path) {
                 self.remove_file(&path)?;
+            }
+        }
+        for input in &self.p().inputs {
+            if !self.inputs.contains_key(&input.path) {
+                self.remove_file(&input.path)?;
             }
         }
         let p = self.p();

@@ -19,10 +19,6 @@ pub enum Action {
     Run,
     /// [`crate::Computation::fetch_output`].
     FetchOutput,
-    /// [`crate::Computation::receipt`].
-    FetchReceipt,
-    /// [`crate::Computation::status`].
-    Status,
     /// [`crate::Computation::consent_rerun`].
     ConsentRerun,
     /// [`crate::Computation::close`].
@@ -38,8 +34,6 @@ impl Action {
             Action::ProvideInput => "provide-input",
             Action::Run => "run",
             Action::FetchOutput => "fetch-output",
-            Action::FetchReceipt => "fetch-receipt",
-            Action::Status => "status",
             Action::ConsentRerun => "consent-rerun",
             Action::Close => "close",
         }
@@ -146,6 +140,13 @@ pub enum Refusal {
         /// What the reader reported.
         reason: String,
     },
+    /// Another upload of this input is under way (or, for a run, of some input: a run waits
+    /// until every upload has finished or been abandoned).
+    #[error("an upload of {path} is under way")]
+    UploadInProgress {
+        /// The input's path.
+        path: String,
+    },
     /// Only the policy's run starters start runs.
     #[error("only a run starter named by the policy may start a run")]
     NotStarter,
@@ -215,6 +216,7 @@ impl Refusal {
             Refusal::InputTooLarge { .. } => "input-too-large",
             Refusal::InputHashMismatch { .. } => "input-hash-mismatch",
             Refusal::UploadInterrupted { .. } => "upload-interrupted",
+            Refusal::UploadInProgress { .. } => "upload-in-progress",
             Refusal::NotStarter => "not-starter",
             Refusal::ProgramMissing => "program-missing",
             Refusal::InputsMissing { .. } => "inputs-missing",
@@ -245,6 +247,9 @@ pub enum InternalError {
     /// The receipt could not be made.
     #[error("receipt: {0}")]
     Receipt(#[from] crate::receipt::ReceiptError),
+    /// An upload handed to the computation was begun by another computation.
+    #[error("the upload does not belong to this computation")]
+    ForeignUpload,
     /// A run handed back to the computation is not the one it started.
     #[error("the finished run does not belong to this computation's current run")]
     ForeignRun,

@@ -21,8 +21,8 @@ pub mod receipt;
 
 pub use computation::{
     Agreement, Computation, ExecutedRun, FS_NAMES_ALLOWANCE_BYTES, INSTANCES_PER_COMPUTATION,
-    InputStatus, MODULES_CACHED, OutputName, OutputReader, PendingRun, Principal, RunRecord,
-    RunSummary, State, Status,
+    InputStatus, InputUpload, MODULES_CACHED, OutputName, OutputReader, PendingRun, Principal,
+    RunRecord, RunSummary, State, Status, WrittenInput,
 };
 pub use error::{Action, InternalError, Refusal, RuntimeError, SetupError};
 pub use receipt::{

@@ -323,3 +323,61 @@ fn an_expired_policy_allows_no_provisioning_runs_or_releases() {
     }
     assert_eq!(c.state(), State::Closed);
 }
+
+#[test]
+fn a_second_upload_of_an_input_under_way_is_refused_until_the_first_ends() {
+    let (_s, mut c) = setup(Strategy::Interpreter, |_| {});
+    let first = c.begin_input(&bob(), "/input/b.csv").unwrap();
+    assert_eq!(first.path(), "/input/b.csv");
+    assert_refused(&mut c, "upload-in-progress", |c| {
+        c.provide_input(&bob(), "/input/b.csv", B_CSV)
+    });
+    // The client went away before sending anything: the reservation ends with the upload.
+    drop(first);
+    c.provide_input(&bob(), "/input/b.csv", B_CSV).unwrap();
+}
+
+#[test]
+fn no_run_while_an_upload_is_under_way_and_an_abandoned_upload_never_reaches_the_program() {
+    // b is optional: the computation is Ready without it.
+    let (_s, mut c) = setup(Strategy::Interpreter, |p| p.inputs[1].required = false);
+    c.provide_program(&alice(), &sum_inputs()).unwrap();
+    c.provide_input(&alice(), "/input/a.csv", A_CSV).unwrap();
+    assert_eq!(c.state(), State::Ready);
+    let upload = c.begin_input(&bob(), "/input/b.csv").unwrap();
+    assert_refused(&mut c, "upload-in-progress", |c| c.run(&alice()));
+    // The bytes arrive whole, but the upload is abandoned before it is finished.
+    let written = upload.write(B_CSV).unwrap();
+    assert_eq!(written.bytes(), B_CSV.len() as u64);
+    drop(written);
+    assert_eq!(c.status(&bob()).unwrap().inputs[1].provided, Some(false));
+    // The program does not see the abandoned file: sum_inputs fails on the missing b.csv.
+    let summary = c.run(&alice()).unwrap();
+    assert_eq!(summary.record.outcome, Outcome::Exited(1));
+    let stderr = String::from_utf8(read_all(c.fetch_output(&alice(), "stderr").unwrap())).unwrap();
+    assert!(stderr.contains("/input/b.csv"), "{stderr}");
+    let claims = covenant_runtime::verify_receipt(&summary.receipt, c.policy())
+        .unwrap()
+        .claims;
+    assert_eq!(
+        claims.inputs.len(),
+        1,
+        "only the accepted input is in the receipt"
+    );
+}
+
+#[test]
+fn an_upload_finished_after_the_computation_moved_on_is_refused() {
+    let (_s, mut c) = setup(Strategy::Interpreter, |p| p.inputs[1].required = false);
+    c.provide_program(&alice(), &sum_inputs()).unwrap();
+    c.provide_input(&alice(), "/input/a.csv", A_CSV).unwrap();
+    let upload = c.begin_input(&bob(), "/input/b.csv").unwrap();
+    let written = upload.write(B_CSV).unwrap();
+    for who in [alice(), bob(), carol()] {
+        c.close(&who).unwrap();
+    }
+    let err = c.finish_input(written).unwrap_err();
+    assert_eq!(err.refusal().map(|r| r.rule()), Some("wrong-state"));
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(c.stored_bytes().unwrap(), 0);
+}
