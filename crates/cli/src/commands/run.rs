@@ -17,6 +17,7 @@ use covenant_sandbox::{
     Entry, LoadError, Outcome, RunError, RunLimits, RunReport, Sandbox, SandboxConfig, Strategy,
     TrustedSigners, artifact::MAGIC,
 };
+use covenant_wasi::fs::{Access, CapabilityTable, FileSystem, FsConfig, Timestamps, View};
 use covenant_wasi::{OutputSink, WasiCtx};
 
 use super::{EXIT_TRAPPED, Exit};
@@ -26,7 +27,11 @@ use crate::units::{parse_duration, parse_size};
 #[command(after_help = "\
 Exit status: the guest's exit code (codes above 255 are reported as 255; --report has the exact \
 value); 134 if the guest trapped or exceeded a limit; 2 if the module or artifact was refused; \
-1 for other errors.")]
+1 for other errors.
+
+Files: --dir HOST::GUEST copies a host directory into the guest's in-memory file system \
+(read-write; HOST::GUEST:ro for read-only); --output GUEST_PATH=HOST_PATH copies a file out \
+after the run. Host directories are never written.")]
 pub struct RunArgs {
     /// The engine: `jit` (wasmtime, compiled) or `interpreter` (wasmi).
     #[arg(long, default_value = "jit", value_parser = parse_strategy)]
@@ -62,6 +67,15 @@ pub struct RunArgs {
     /// Write the outcome as JSON: outcome, kind, exit code, fuel used, wall time, peak memory.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Give the guest a host directory (repeatable): HOST::GUEST copies HOST into the guest's
+    /// in-memory file system at GUEST and preopens it read-write; HOST::GUEST:ro preopens it
+    /// read-only; HOST alone means HOST::HOST. GUEST is a guest path (`.` is `/`). The host
+    /// directory is never modified: the guest works on the copy (see docs/wasi.md).
+    #[arg(long = "dir", value_name = "HOST::GUEST[:ro]", value_parser = parse_dir)]
+    pub dirs: Vec<DirArg>,
+    /// After the run, copy the guest's file GUEST_PATH out to HOST_PATH (repeatable).
+    #[arg(long = "output", value_name = "GUEST_PATH=HOST_PATH", value_parser = parse_output)]
+    pub outputs: Vec<(String, PathBuf)>,
     /// The module (.wasm) or signed artifact (from `covenant compile`).
     pub module: PathBuf,
     /// Arguments for the guest (after `--`).
@@ -76,6 +90,54 @@ const DEFAULT_TIMEOUT_TEXT: &str = "30s";
 
 fn parse_strategy(s: &str) -> Result<Strategy, String> {
     s.parse()
+}
+
+/// One `--dir`: the host directory, where the guest sees it, and what it may do there.
+#[derive(Clone, Debug)]
+pub struct DirArg {
+    host: PathBuf,
+    guest: String,
+    access: Access,
+}
+
+fn parse_dir(s: &str) -> Result<DirArg, String> {
+    let (spec, access) = match s.strip_suffix(":ro") {
+        Some(spec) => (spec, Access::READ_ONLY),
+        None => (s.strip_suffix(":rw").unwrap_or(s), Access::READ_WRITE),
+    };
+    let (host, guest) = spec.split_once("::").unwrap_or((spec, spec));
+    if host.is_empty() {
+        return Err(format!("{s:?}: the host directory is empty"));
+    }
+    Ok(DirArg {
+        host: PathBuf::from(host),
+        guest: guest_path(guest)?,
+        access,
+    })
+}
+
+fn parse_output(s: &str) -> Result<(String, PathBuf), String> {
+    let (guest, host) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not GUEST_PATH=HOST_PATH"))?;
+    if host.is_empty() {
+        return Err(format!("{s:?}: the host path is empty"));
+    }
+    Ok((guest_path(guest)?, PathBuf::from(host)))
+}
+
+/// A guest path as the in-memory file system names it: absolute, without `.` components
+/// (`.` is `/`, `data` is `/data`). `..` is refused: it could only mean something outside.
+fn guest_path(s: &str) -> Result<String, String> {
+    let mut out = String::new();
+    for comp in s.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        if comp == ".." {
+            return Err(format!("{s:?}: a guest path cannot contain '..'"));
+        }
+        out.push('/');
+        out.push_str(comp);
+    }
+    Ok(if out.is_empty() { "/".into() } else { out })
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -154,6 +216,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     for (key, value) in &args.env {
         wasi = wasi.env(key, value);
     }
+    if let Some(view) = guest_file_system(&args)? {
+        wasi = wasi.file_system(view);
+    }
     let wasi = wasi.build().map_err(Exit::refused)?;
     let limits = RunLimits {
         max_memory_bytes: args.max_memory,
@@ -172,6 +237,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.report {
         write_report(path, &run.report, &module.sha256_hex())?;
     }
+    if let Some(fs) = run.wasi.file_system() {
+        copy_outputs(fs, &args.outputs)?;
+    }
     match run.report.outcome {
         Outcome::Exited(code) => Ok(ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX))),
         Outcome::Trapped(kind) => {
@@ -182,6 +250,48 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             }))
         }
     }
+}
+
+/// The guest's file system, when `--dir` or `--output` asks for one: every `--dir` loaded
+/// into memory and preopened with its access. File times are frozen at 0 under `--no-clock`,
+/// or they would tell the guest the time.
+fn guest_file_system(args: &RunArgs) -> anyhow::Result<Option<View>> {
+    if args.dirs.is_empty() && args.outputs.is_empty() {
+        return Ok(None);
+    }
+    let fs = FileSystem::new(FsConfig {
+        timestamps: if args.no_clock {
+            Timestamps::Fixed(0)
+        } else {
+            Timestamps::Realtime
+        },
+        ..FsConfig::default()
+    });
+    let mut table = CapabilityTable::new();
+    for dir in &args.dirs {
+        fs.load_host_dir(&dir.host, &dir.guest)
+            .with_context(|| format!("--dir {}::{}", dir.host.display(), dir.guest))?;
+        table.grant(&dir.guest, dir.access)?;
+    }
+    Ok(Some(fs.view(&table)?))
+}
+
+/// `--output`: copies each guest file out after the run, through a read-only view of `/`.
+fn copy_outputs(fs: &FileSystem, outputs: &[(String, PathBuf)]) -> anyhow::Result<()> {
+    if outputs.is_empty() {
+        return Ok(());
+    }
+    let view = fs.view(&CapabilityTable::new().with("/", Access::READ)?)?;
+    for (guest, host) in outputs {
+        let mut reader = view
+            .read_file(guest)
+            .with_context(|| format!("--output {guest}={}", host.display()))?;
+        let mut file =
+            std::fs::File::create(host).with_context(|| format!("creating {}", host.display()))?;
+        std::io::copy(&mut reader, &mut file)
+            .with_context(|| format!("--output {guest}={}", host.display()))?;
+    }
+    Ok(())
 }
 
 fn write_report(

@@ -3,3 +3,4 @@
 mod attestation_service;
 mod policy;
 mod sandbox;
+mod wasi_fs;
