@@ -381,3 +381,68 @@ fn an_upload_finished_after_the_computation_moved_on_is_refused() {
     assert_eq!(c.state(), State::Closed);
     assert_eq!(c.stored_bytes().unwrap(), 0);
 }
+
+/// A computation with `program` as its program on `strategy`, limits edited, provisioned.
+fn provisioned_with(
+    program: &[u8],
+    strategy: Strategy,
+    edit: impl FnOnce(&mut covenant_policy::Policy),
+) -> covenant_runtime::Computation {
+    let service = Service::new();
+    let mut p = policy(&service, program, strategy);
+    edit(&mut p);
+    let mut c = computation_for(&service, &p);
+    c.provide_program(&alice(), program).unwrap();
+    c.provide_input(&alice(), "/input/a.csv", A_CSV).unwrap();
+    c.provide_input(&bob(), "/input/b.csv", B_CSV).unwrap();
+    c
+}
+
+#[test]
+fn the_policys_wall_time_limit_stops_a_spinning_guest() {
+    for strategy in [Strategy::Jit, Strategy::Interpreter] {
+        let mut c = provisioned_with(&covenant_guests::SPIN.bytes(), strategy, |p| {
+            p.execution.fuel = None;
+            p.execution.timeout_ms = 200;
+        });
+        let summary = c.run(&alice()).unwrap();
+        assert_eq!(
+            summary.record.outcome,
+            Outcome::Trapped(TrapKind::Timeout),
+            "{strategy:?}"
+        );
+        assert_eq!(c.state(), State::Finished);
+    }
+}
+
+#[test]
+fn the_policys_memory_limit_stops_a_memory_bomb() {
+    for strategy in [Strategy::Jit, Strategy::Interpreter] {
+        let mut c = provisioned_with(&covenant_guests::ALLOC_FOREVER.bytes(), strategy, |p| {
+            p.execution.max_memory_bytes = 4 << 20;
+        });
+        let summary = c.run(&alice()).unwrap();
+        assert!(
+            summary.record.peak_memory_bytes <= 4 << 20,
+            "{strategy:?}: {:?}",
+            summary.record
+        );
+        assert_eq!(
+            summary.record.outcome,
+            Outcome::Trapped(TrapKind::MemoryLimit),
+            "{strategy:?}"
+        );
+        assert_eq!(c.state(), State::Finished);
+    }
+}
+
+#[test]
+fn computations_and_runs_can_move_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<covenant_runtime::Computation>();
+    send::<covenant_runtime::PendingRun>();
+    send::<covenant_runtime::ExecutedRun>();
+    send::<covenant_runtime::InputUpload>();
+    send::<covenant_runtime::WrittenInput>();
+}
