@@ -6,6 +6,9 @@
 //! guest, and nothing here knows about principals: a context's file-system view comes from a
 //! capability table handed in by whoever builds it.
 //!
+//! Files live in [`fs`]: an in-memory file system, shared by the program and each principal
+//! through their own capability-checked views, bounded by quotas, confined to its preopens.
+//!
 //! What this crate does not do: compile or run Wasm (that is `covenant-sandbox`), or touch the
 //! host's file system while a guest runs.
 #![forbid(unsafe_code)]

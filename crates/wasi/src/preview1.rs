@@ -1572,6 +1572,53 @@ mod tests {
     }
 
     #[test]
+    fn poll_reports_files_ready_with_the_bytes_left_to_read() {
+        let (mut ctx, _fs) = fs_ctx();
+        let mut bytes = vec![0u8; 1024];
+        let mut mem = GuestMemory::new(&mut bytes);
+        let (p, l) = put_str(&mut mem, 900, "f");
+        let rights =
+            (Rights::FD_READ | Rights::FD_WRITE | Rights::FD_SEEK | Rights::POLL_FD_READWRITE).0
+                as i64;
+        let creat = crate::types::oflags::CREAT as i32;
+        assert_eq!(
+            path_open(&mut ctx, &mut mem, 3, 0, p, l, creat, rights, 0, 0, 950),
+            Ok(0)
+        );
+        let fd = mem.read_u32(950).unwrap();
+        mem.write(800, b"0123456789").unwrap();
+        mem.write_u32(780, 800).unwrap();
+        mem.write_u32(784, 10).unwrap();
+        assert_eq!(fd_write(&mut ctx, &mut mem, fd as i32, 780, 1, 790), Ok(0));
+        assert_eq!(fd_seek(&mut ctx, &mut mem, fd as i32, 4, 0, 790), Ok(0));
+        // Two subscriptions: read and write readiness of the file.
+        for (i, tag) in [EVENTTYPE_FD_READ, EVENTTYPE_FD_WRITE]
+            .into_iter()
+            .enumerate()
+        {
+            let at = i as u32 * SUBSCRIPTION_SIZE;
+            mem.write_u64(at, 10 + i as u64).unwrap();
+            mem.write(at + 8, &[tag]).unwrap();
+            mem.write_u32(at + 16, fd).unwrap();
+        }
+        assert_eq!(poll_oneoff(&mut ctx, &mut mem, 0, 200, 2, 500), Ok(0));
+        assert_eq!(mem.read_u32(500), Ok(2), "files never block");
+        assert_eq!((mem.read_u64(200), mem.read_u16(208)), (Ok(10), Ok(0)));
+        assert_eq!(mem.read_u64(200 + 16), Ok(6), "ten bytes, position four");
+        assert_eq!((mem.read_u64(232), mem.read_u16(240)), (Ok(11), Ok(0)));
+        // Without POLL_FD_READWRITE the event carries ENOTCAPABLE.
+        let rights = Rights::FD_READ.0 as i64;
+        assert_eq!(
+            path_open(&mut ctx, &mut mem, 3, 0, p, l, 0, rights, 0, 0, 950),
+            Ok(0)
+        );
+        let bare = mem.read_u32(950).unwrap();
+        mem.write_u32(16, bare).unwrap();
+        assert_eq!(poll_oneoff(&mut ctx, &mut mem, 0, 200, 1, 500), Ok(0));
+        assert_eq!(mem.read_u16(208), Ok(Errno::Notcapable as u16));
+    }
+
+    #[test]
     fn a_renumbered_stdout_still_writes_to_stdout() {
         let (mut ctx, _fs) = fs_ctx();
         let mut bytes = vec![0u8; 64];
