@@ -23,7 +23,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Make and inspect identities: an X.509 certificate and a P-256 key.
+    /// Make identities: an X.509 certificate and a P-256 key for a principal, platform or signer.
     #[command(subcommand)]
     Identity(commands::identity::IdentityCommand),
     /// Compile a WebAssembly module ahead of time into a signed artifact.
@@ -39,6 +39,9 @@ enum Command {
     /// allow-measurement, revoke, audit.
     #[command(subcommand)]
     AttestationService(commands::attestation_service::AttestationServiceCommand),
+    /// Work with run receipts: verify one offline against the policy.
+    #[command(subcommand)]
+    Receipt(commands::receipt::ReceiptCommand),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Policy(cmd) => commands::policy::run(cmd),
         Command::Measurement(args) => commands::measurement::run(args),
         Command::AttestationService(cmd) => commands::attestation_service::run(cmd),
+        Command::Receipt(cmd) => commands::receipt::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -26,5 +26,6 @@ pub use computation::{
 };
 pub use error::{Action, InternalError, Refusal, RuntimeError, SetupError};
 pub use receipt::{
-    ReceiptClaims, ReceiptError, ReceiptSigner, VerifiedReceipt, expected_runtime, verify_receipt,
+    ReceiptClaims, ReceiptError, ReceiptSigner, VerifiedReceipt, expected_runtime,
+    unverified_claims, verify_receipt,
 };

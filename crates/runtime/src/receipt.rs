@@ -303,6 +303,26 @@ pub fn expected_runtime(policy: &ValidPolicy) -> Result<ExpectedRuntime, Receipt
     })
 }
 
+/// The claims of a receipt **without verifying anything**: for choosing how to verify it
+/// (for example, the time at which to check the policy's validity, `issued_at`). Never act
+/// on these claims; use [`verify_receipt`].
+///
+/// # Errors
+/// [`ReceiptError::Malformed`] if the receipt is not a compact JWS with a receipt payload.
+pub fn unverified_claims(receipt: &str) -> Result<ReceiptClaims, ReceiptError> {
+    let receipt = receipt.trim_end();
+    if receipt.len() > MAX_RECEIPT_BYTES {
+        return Err(ReceiptError::Malformed(
+            "larger than the largest receipt accepted".into(),
+        ));
+    }
+    let payload = receipt
+        .split('.')
+        .nth(1)
+        .ok_or_else(|| ReceiptError::Malformed("a compact JWS has three parts".into()))?;
+    decode_json(payload, "payload")
+}
+
 /// Verifies a receipt against a policy (see the module documentation for the checks, in
 /// order).
 ///

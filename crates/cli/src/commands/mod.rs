@@ -11,6 +11,7 @@ pub mod compile;
 pub mod identity;
 pub mod measurement;
 pub mod policy;
+pub mod receipt;
 pub mod run;
 
 use std::fmt;

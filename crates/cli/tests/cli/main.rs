@@ -2,5 +2,6 @@
 
 mod attestation_service;
 mod policy;
+mod receipt;
 mod sandbox;
 mod wasi_fs;

@@ -1,0 +1,157 @@
+//! `covenant receipt verify`: check a run's receipt offline against the policy.
+//!
+//! The checks live in `covenant-runtime` (`verify_receipt`, documented in `docs/receipts.md`);
+//! this module reads the files, picks the time and prints. Exit codes: 0 the receipt verifies,
+//! 2 it does not (or the policy is invalid), 1 a file cannot be read.
+
+use std::fs::File;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use covenant_policy::bounds::MAX_POLICY_BYTES;
+use covenant_runtime::receipt::MAX_RECEIPT_BYTES;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::Exit;
+
+/// Work with run receipts.
+#[derive(Debug, Subcommand)]
+pub enum ReceiptCommand {
+    /// Verify a receipt against a policy, offline.
+    #[command(
+        long_about = "Verify a receipt against a policy, offline: its signature, that the \
+        signing certificate was issued by the policy's attestation CA for a runtime with a \
+        measurement the policy accepts, serving this policy (by hash) and computation, and \
+        that the receipt names this policy and its program. The certificate and the policy \
+        are checked at the time the receipt was signed, so a receipt stays verifiable after \
+        both expire. See docs/receipts.md."
+    )]
+    Verify(VerifyArgs),
+}
+
+/// Arguments of `covenant receipt verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The policy JSON the computation ran under.
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// The receipt (a compact JWS, as the runtime returns it).
+    pub receipt: PathBuf,
+    /// Print the result as JSON: `{"valid": true, "claims": {...}}` or
+    /// `{"valid": false, "error": "..."}`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs a `covenant receipt` subcommand.
+///
+/// # Errors
+/// Unreadable files (exit 1); an invalid policy or a receipt that does not verify (exit 2).
+pub fn run(command: ReceiptCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ReceiptCommand::Verify(args) => verify(&args),
+    }
+}
+
+fn read_limited(path: &Path, limit: usize, what: &str) -> anyhow::Result<Vec<u8>> {
+    let limit = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|file| file.take(limit).read_to_end(&mut bytes))
+        .with_context(|| format!("cannot read the {what} {}", path.display()))?;
+    Ok(bytes)
+}
+
+fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let policy_bytes = read_limited(&args.policy, MAX_POLICY_BYTES, "policy")?;
+    let receipt_bytes = read_limited(&args.receipt, MAX_RECEIPT_BYTES, "receipt")?;
+    match check(&policy_bytes, &receipt_bytes, &args.policy) {
+        Ok(claims) => {
+            if args.json {
+                let text = serde_json::to_string_pretty(&json!({"valid": true, "claims": claims}))?;
+                println!("{text}");
+            } else {
+                println!(
+                    "receipt valid: run {} of computation {:?} on {}, {}",
+                    claims.run,
+                    claims.computation,
+                    claims.engine,
+                    outcome(&claims.outcome)
+                );
+                println!("policy   {}", claims.policy_sha256);
+                println!("program  {}", claims.program_sha256);
+                for input in &claims.inputs {
+                    println!(
+                        "input    {} {} ({} bytes)",
+                        input.sha256, input.path, input.bytes
+                    );
+                }
+                for output in &claims.outputs {
+                    match &output.sha256 {
+                        Some(sha) => println!("output   {sha} {}", output.path),
+                        None => println!("output   (not written) {}", output.path),
+                    }
+                }
+                println!(
+                    "fuel {}, wall time {} us",
+                    claims.fuel_used, claims.wall_time_us
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(message) => {
+            if args.json {
+                let text =
+                    serde_json::to_string_pretty(&json!({"valid": false, "error": message}))?;
+                println!("{text}");
+                Ok(ExitCode::from(super::EXIT_REFUSED))
+            } else {
+                Err(Exit::refused(message))
+            }
+        }
+    }
+}
+
+fn outcome(outcome: &covenant_sandbox::Outcome) -> String {
+    match outcome {
+        covenant_sandbox::Outcome::Exited(code) => format!("exited with code {code}"),
+        covenant_sandbox::Outcome::Trapped(kind) => format!("trapped ({kind})"),
+    }
+}
+
+/// Parses the policy, validates it at the receipt's signing time, and verifies the receipt.
+fn check(
+    policy_bytes: &[u8],
+    receipt_bytes: &[u8],
+    policy_path: &Path,
+) -> Result<covenant_runtime::ReceiptClaims, String> {
+    let name = policy_path.display();
+    let receipt = std::str::from_utf8(receipt_bytes)
+        .map_err(|_| "the receipt is not text (a compact JWS is ASCII)".to_owned())?;
+    let policy = covenant_policy::parse(policy_bytes)
+        .map_err(|e| format!("{name} is not a valid policy: {e}"))?;
+    // Only to pick the time; nothing is trusted before verify_receipt.
+    let issued_at = covenant_runtime::unverified_claims(receipt)
+        .map_err(|e| e.to_string())?
+        .issued_at;
+    let at = OffsetDateTime::from_unix_timestamp(issued_at)
+        .map_err(|_| "the receipt's issued_at is out of range".to_owned())?;
+    let valid = covenant_policy::validate(&policy, at).map_err(|problems| {
+        let list: Vec<String> = problems
+            .as_slice()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        format!(
+            "{name} is not a valid policy at the receipt's time: {}",
+            list.join("; ")
+        )
+    })?;
+    covenant_runtime::verify_receipt(receipt, &valid)
+        .map(|v| v.claims)
+        .map_err(|e| format!("the receipt does not verify: {e}"))
+}
