@@ -110,3 +110,14 @@ fn a_key_that_is_not_the_certificates_is_refused() {
         Err(ReceiptError::KeyCertificateMismatch)
     ));
 }
+
+#[test]
+fn unverified_claims_read_what_verification_confirms() {
+    let (_s, c, receipt) = one_receipt();
+    let peeked = covenant_runtime::unverified_claims(&receipt).unwrap();
+    assert_eq!(peeked, verify_receipt(&receipt, c.policy()).unwrap().claims);
+    assert!(matches!(
+        covenant_runtime::unverified_claims("garbage"),
+        Err(ReceiptError::Malformed(_))
+    ));
+}
