@@ -451,7 +451,9 @@ impl Sandbox {
 }
 
 /// The facts the checks would have found, read from an already compiled module (artifacts
-/// carry no source to check).
+/// carry no source to check). Only an exported memory is visible here; a module that keeps its
+/// memory private is still bounded, by the growth limiter, which refuses its initial allocation
+/// (`memory-limit`) instead of the run being refused beforehand.
 fn info_from_compiled(module: &wasmtime::Module) -> ModuleInfo {
     let mut info = ModuleInfo::default();
     for export in module.exports() {

@@ -52,7 +52,8 @@ pub struct RunLimits {
     /// Wall-clock deadline. Default [`DEFAULT_TIMEOUT`].
     #[serde(with = "duration_ms")]
     pub timeout: Duration,
-    /// Bytes of stdout plus stderr. Default [`DEFAULT_MAX_OUTPUT_BYTES`].
+    /// Bytes of stdout plus stderr. Default [`DEFAULT_MAX_OUTPUT_BYTES`]. The run applies it
+    /// to the WASI context, replacing whatever its builder set.
     pub max_output_bytes: u64,
 }
 
