@@ -9,12 +9,16 @@
 //! their readers, and a signed [`receipt`] for every run, verifiable offline with
 //! [`verify_receipt`].
 //!
-//! What it does not do: TLS, HTTP, processes or seccomp (the API layer and the host process
-//! do); it takes a [`Principal`] that the TLS layer has already mapped from a client
+//! The [`api`] module serves a computation over HTTPS (TLS 1.3, client certificates) on any
+//! byte stream.
+//!
+//! What it does not do: accept sockets, processes or seccomp (the host process does); the
+//! computation itself takes a [`Principal`] that the TLS layer has already mapped from a client
 //! certificate ([`Computation::principal_for_certificate`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod api;
 mod computation;
 pub mod error;
 pub mod receipt;

@@ -2,6 +2,7 @@
 // Test fixtures outside `#[test]` functions unwrap too: a failure there is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod api;
 mod attacks;
 mod flow;
 mod matrix;

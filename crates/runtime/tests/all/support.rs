@@ -84,6 +84,12 @@ impl Service {
 
     /// The runtime's receipt key for `policy`, certified through the whole service path.
     pub fn signer(&self, policy: &ValidPolicy) -> ReceiptSigner {
+        let (key, chain) = self.attested_key(policy);
+        ReceiptSigner::new(&key, chain).unwrap()
+    }
+
+    /// The runtime's attested key for `policy`: (PKCS#8 DER, chain DER end-entity first).
+    pub fn attested_key(&self, policy: &ValidPolicy) -> (Vec<u8>, Vec<Vec<u8>>) {
         let policy_hash = Digest(*policy.hash().as_bytes());
         let computation = policy.policy().computation.as_str();
         let key = generate_tls_key().unwrap();
@@ -108,11 +114,10 @@ impl Service {
             .ca
             .issue_attested(&bound, OffsetDateTime::now_utc(), Duration::from_secs(3600))
             .unwrap();
-        ReceiptSigner::new(
-            &key.serialize_der(),
+        (
+            key.serialize_der(),
             vec![issued.der, self.ca.certificate_der().to_vec()],
         )
-        .unwrap()
     }
 }
 

@@ -1,0 +1,487 @@
+//! The HTTPS API of one computation: HTTP/1.1 (hyper) over TLS 1.3 (rustls, ring) with
+//! mandatory client certificates, over any byte stream.
+//!
+//! [`ApiServer::serve_connection`] takes a connected byte stream (a TCP socket, a relayed
+//! socket, an in-process `tokio::io::duplex`), runs the TLS handshake — refusing any client
+//! whose certificate is not exactly one of the policy's principals' — maps the peer
+//! certificate to a [`Principal`] (a [`Caller`]), and then answers requests as that caller.
+//! Every handler takes the [`Caller`] first; the computation checks role and state.
+//!
+//! Endpoints (documented in `docs/api.openapi.yaml`): `GET /v1/status`, `PUT /v1/program`,
+//! `PUT /v1/inputs/{path}`, `POST /v1/run`, `GET /v1/outputs/{path|stdout|stderr}`,
+//! `GET /v1/receipts`, `POST /v1/consent-rerun`, `POST /v1/close`. Inputs are streamed into
+//! the computation as they arrive; outputs are streamed out. Errors: see [`error`].
+//!
+//! What it does not do: accept sockets, route by SNI, or attest (the host does).
+
+pub mod error;
+pub mod tls;
+
+use std::io::Read;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+
+pub use error::{ApiError, ErrorBody, error_response};
+pub use tls::{PrincipalCertVerifier, ServerIdentity};
+
+use crate::{Computation, Principal};
+
+/// The largest program upload accepted. The program is held whole in memory to hash and
+/// compile it, so this stops a program provider (or a client posing as one before the role
+/// check) from exhausting the runtime's memory with one request.
+pub const MAX_PROGRAM_BYTES: usize = 64 << 20;
+
+/// How long a client may take to complete the TLS handshake. Stops a connection that opens
+/// and stalls (slowloris) from holding a task and a socket forever.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Body chunks buffered between the network and the blocking writer of an input upload (or
+/// the blocking reader of an output download). Bounds the memory one transfer holds beyond
+/// the computation's own copy, whatever the speed difference between network and file system.
+pub const TRANSFER_CHANNEL_CHUNKS: usize = 8;
+
+/// Bytes read from an output per chunk of a download.
+pub const DOWNLOAD_CHUNK_BYTES: usize = 64 << 10;
+
+/// Why a connection ended with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// The TLS handshake failed (for example an unknown client certificate) or timed out.
+    #[error("TLS handshake: {0}")]
+    Handshake(std::io::Error),
+    /// The handshake completed but the peer certificate names no principal (cannot happen
+    /// with [`PrincipalCertVerifier`]; checked again so that nothing relies on it).
+    #[error("the client certificate names no principal of this computation")]
+    NoPrincipal,
+    /// HTTP failed after the handshake.
+    #[error("HTTP: {0}")]
+    Http(#[from] hyper::Error),
+}
+
+/// Why an [`ApiServer`] could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiSetupError {
+    /// The TLS configuration was refused (a key that is not the certificate's, a bad chain).
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// The caller of a request: the principal whose policy certificate the client presented in
+/// the TLS handshake. Only [`ApiServer::serve_connection`] makes one, from the verified peer
+/// certificate, so a handler holding a `Caller` knows who is asking.
+#[derive(Debug, Clone)]
+pub struct Caller(Principal);
+
+impl Caller {
+    /// The principal.
+    #[must_use]
+    pub fn principal(&self) -> &Principal {
+        &self.0
+    }
+}
+
+/// The HTTPS server of one computation. Cheap to clone; clones serve the same computation.
+#[derive(Clone)]
+pub struct ApiServer {
+    computation: Arc<Mutex<Computation>>,
+    tls: tokio_rustls::TlsAcceptor,
+}
+
+impl std::fmt::Debug for ApiServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiServer").finish_non_exhaustive()
+    }
+}
+
+impl ApiServer {
+    /// A server for `computation`, presenting `identity` (the runtime's attested key).
+    ///
+    /// # Errors
+    /// [`ApiSetupError::Tls`] if rustls refuses the identity.
+    pub fn new(computation: Computation, identity: &ServerIdentity) -> Result<Self, ApiSetupError> {
+        let config = tls::server_config(computation.policy().clone(), identity)?;
+        Ok(ApiServer {
+            computation: Arc::new(Mutex::new(computation)),
+            tls: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        })
+    }
+
+    /// Serves one client connection over `io` until the client closes it: the TLS handshake
+    /// (within [`HANDSHAKE_TIMEOUT`]), the caller's principal from its certificate, then HTTP.
+    ///
+    /// # Errors
+    /// [`ConnectionError::Handshake`] for a refused or failed handshake (an unknown client
+    /// certificate among them); [`ConnectionError::Http`] if HTTP fails afterwards.
+    pub async fn serve_connection<IO>(&self, io: IO) -> Result<(), ConnectionError>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.tls.accept(io))
+            .await
+            .map_err(|_| {
+                ConnectionError::Handshake(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the client did not complete the handshake in time",
+                ))
+            })?
+            .map_err(ConnectionError::Handshake)?;
+        // Authorisation, first: the verified peer certificate names the caller.
+        let caller = {
+            let (_, session) = stream.get_ref();
+            let der = session
+                .peer_certificates()
+                .and_then(|certs| certs.first())
+                .ok_or(ConnectionError::NoPrincipal)?;
+            let principal = lock(&self.computation)
+                .principal_for_certificate(der.as_ref())
+                .ok_or(ConnectionError::NoPrincipal)?;
+            Caller(principal)
+        };
+        let server = self.clone();
+        let service = hyper::service::service_fn(move |request| {
+            let server = server.clone();
+            let caller = caller.clone();
+            async move { Ok::<_, std::convert::Infallible>(server.respond(&caller, request).await) }
+        });
+        hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service)
+            .await?;
+        Ok(())
+    }
+
+    async fn respond(&self, caller: &Caller, request: Request<Incoming>) -> Response<ApiBody> {
+        match self.route(caller, request).await {
+            Ok(response) => response,
+            Err(err) => {
+                let (status, body) = error_response(&err);
+                json_response(status, &body)
+            }
+        }
+    }
+
+    async fn route(
+        &self,
+        caller: &Caller,
+        request: Request<Incoming>,
+    ) -> Result<Response<ApiBody>, ApiError> {
+        let path = request.uri().path().to_owned();
+        let method = request.method().clone();
+        match (&method, path.as_str()) {
+            (&Method::GET, "/v1/status") => self.status(caller),
+            (&Method::PUT, "/v1/program") => self.provide_program(caller, request.into_body()).await,
+            (&Method::POST, "/v1/run") => self.run(caller).await,
+            (&Method::GET, "/v1/receipts") => self.receipts(caller),
+            (&Method::POST, "/v1/consent-rerun") => self.consent_rerun(caller),
+            (&Method::POST, "/v1/close") => self.close(caller),
+            (&Method::PUT, p) if p.starts_with("/v1/inputs/") => {
+                let guest = percent_decode(&p["/v1/inputs/".len()..])?;
+                self.provide_input(caller, &guest, request.into_body()).await
+            }
+            (&Method::GET, p) if p.starts_with("/v1/outputs/") => {
+                let output = percent_decode(&p["/v1/outputs/".len()..])?;
+                self.fetch_output(caller, &output).await
+            }
+            _ => Err(ApiError::NoRoute {
+                method: method.to_string(),
+                path,
+            }),
+        }
+    }
+
+    /// `GET /v1/status`.
+    fn status(&self, caller: &Caller) -> Result<Response<ApiBody>, ApiError> {
+        // Authorisation: any principal (the computation checks the caller is one).
+        let status = lock(&self.computation).status(caller.principal())?;
+        Ok(json_response(StatusCode::OK, &status))
+    }
+
+    /// `PUT /v1/program`.
+    async fn provide_program(
+        &self,
+        caller: &Caller,
+        body: Incoming,
+    ) -> Result<Response<ApiBody>, ApiError> {
+        // Authorisation: the program provider only, checked by the computation; the body is
+        // capped before the check so that no caller can make the server hold more.
+        let wasm = Limited::new(body, MAX_PROGRAM_BYTES)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    ApiError::ProgramTooLarge {
+                        limit: MAX_PROGRAM_BYTES,
+                    }
+                } else {
+                    ApiError::BadBody(e.to_string())
+                }
+            })?
+            .to_bytes();
+        let computation = Arc::clone(&self.computation);
+        let caller = caller.clone();
+        // Hashing and compiling take a while: off the async threads.
+        tokio::task::spawn_blocking(move || {
+            lock(&computation).provide_program(caller.principal(), &wasm)
+        })
+        .await
+        .map_err(|e| ApiError::Task(e.to_string()))??;
+        Ok(json_response(StatusCode::OK, &serde_json::json!({ "accepted": true })))
+    }
+
+    /// `PUT /v1/inputs/{path}`.
+    async fn provide_input(
+        &self,
+        caller: &Caller,
+        path: &str,
+        mut body: Incoming,
+    ) -> Result<Response<ApiBody>, ApiError> {
+        // Authorisation: only the input's provider, checked (with the state) by begin_input
+        // before any byte of the body is read.
+        let upload = lock(&self.computation).begin_input(caller.principal(), path)?;
+        let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(TRANSFER_CHANNEL_CHUNKS);
+        let writer = tokio::task::spawn_blocking(move || {
+            upload.write(ChannelReader {
+                rx,
+                current: Bytes::new(),
+            })
+        });
+        // Feed the body to the writer; stop early if the writer has stopped (over the bound).
+        loop {
+            let item = match body.frame().await {
+                None => break,
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => Ok(data),
+                    Err(_trailers) => continue,
+                },
+                Some(Err(e)) => Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    e.to_string(),
+                )),
+            };
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                break;
+            }
+        }
+        drop(tx);
+        let written = writer.await.map_err(|e| ApiError::Task(e.to_string()))??;
+        let bytes = written.bytes();
+        let sha256 = hex::encode(written.sha256());
+        lock(&self.computation).finish_input(written)?;
+        Ok(json_response(
+            StatusCode::OK,
+            &serde_json::json!({ "path": path, "bytes": bytes, "sha256": sha256 }),
+        ))
+    }
+
+    /// `POST /v1/run`: starts a run and answers when it has finished.
+    async fn run(&self, caller: &Caller) -> Result<Response<ApiBody>, ApiError> {
+        // Authorisation: a run starter only, checked (with the state) by start_run.
+        let pending = lock(&self.computation).start_run(caller.principal())?;
+        // The guest runs without the lock, so status stays answerable meanwhile.
+        let executed = tokio::task::spawn_blocking(move || pending.execute())
+            .await
+            .map_err(|e| ApiError::Task(e.to_string()))?;
+        let summary = lock(&self.computation).finish_run(executed)?;
+        Ok(json_response(
+            StatusCode::OK,
+            &serde_json::json!({ "record": summary.record, "receipt": summary.receipt }),
+        ))
+    }
+
+    /// `GET /v1/outputs/{output}`: streamed.
+    async fn fetch_output(
+        &self,
+        caller: &Caller,
+        output: &str,
+    ) -> Result<Response<ApiBody>, ApiError> {
+        // Authorisation: the output's readers only, checked (with the state) by fetch_output.
+        let mut reader = lock(&self.computation).fetch_output(caller.principal(), output)?;
+        let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(TRANSFER_CHANNEL_CHUNKS);
+        let name = output.to_owned();
+        tokio::task::spawn_blocking(move || {
+            loop {
+                let mut buf = vec![0u8; DOWNLOAD_CHUNK_BYTES];
+                let item = match reader.read(&mut buf) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        Ok(Bytes::from(buf))
+                    }
+                    Err(e) => {
+                        tracing::error!(output = %name, error = %e, "reading an output failed");
+                        Err(e)
+                    }
+                };
+                let failed = item.is_err();
+                // A send error means the client went away: stop reading.
+                if tx.blocking_send(item).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        let mut response = Response::new(ApiBody::Stream(rx));
+        *response.status_mut() = StatusCode::OK;
+        response.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/octet-stream"),
+        );
+        Ok(response)
+    }
+
+    /// `GET /v1/receipts`.
+    fn receipts(&self, caller: &Caller) -> Result<Response<ApiBody>, ApiError> {
+        // Authorisation: any principal (checked by the computation).
+        let receipts = lock(&self.computation).receipts(caller.principal())?;
+        Ok(json_response(
+            StatusCode::OK,
+            &serde_json::json!({ "receipts": receipts }),
+        ))
+    }
+
+    /// `POST /v1/consent-rerun`.
+    fn consent_rerun(&self, caller: &Caller) -> Result<Response<ApiBody>, ApiError> {
+        // Authorisation: any principal, in Finished after runs.max runs (the computation).
+        let agreement = lock(&self.computation).consent_rerun(caller.principal())?;
+        Ok(json_response(StatusCode::OK, &agreement))
+    }
+
+    /// `POST /v1/close`.
+    fn close(&self, caller: &Caller) -> Result<Response<ApiBody>, ApiError> {
+        // Authorisation: any principal, not while running (the computation).
+        let agreement = lock(&self.computation).close(caller.principal())?;
+        Ok(json_response(StatusCode::OK, &agreement))
+    }
+}
+
+/// The computation's lock. A panic while it was held cannot leave the computation half
+/// changed in a way the checks rely on (each operation changes state last), so a poisoned
+/// lock is taken over rather than turning every later request into a panic.
+fn lock(computation: &Mutex<Computation>) -> MutexGuard<'_, Computation> {
+    computation.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A response body: a whole JSON document or a streamed download.
+#[derive(Debug)]
+pub enum ApiBody {
+    /// A complete body.
+    Full(Full<Bytes>),
+    /// Chunks from a blocking reader.
+    Stream(mpsc::Receiver<std::io::Result<Bytes>>),
+}
+
+impl Body for ApiBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        match self.get_mut() {
+            ApiBody::Full(full) => Pin::new(full)
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(|never| match never {}))),
+            ApiBody::Stream(rx) => rx.poll_recv(cx).map(|item| item.map(|r| r.map(Frame::data))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ApiBody::Full(full) => full.is_end_stream(),
+            ApiBody::Stream(_) => false,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ApiBody::Full(full) => full.size_hint(),
+            ApiBody::Stream(_) => SizeHint::default(),
+        }
+    }
+}
+
+fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<ApiBody> {
+    let bytes = match serde_json::to_vec(value) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            tracing::error!(error = %e, "serialising a response failed");
+            br#"{"error":"internal","message":"the runtime failed to complete the request"}"#
+                .to_vec()
+        }
+    };
+    let mut response = Response::new(ApiBody::Full(Full::new(Bytes::from(bytes))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// A blocking [`Read`] over the chunks an async task sends: the bridge from a streamed
+/// request body to [`crate::InputUpload::write`]. End of the channel is end of input; an
+/// error item (the client went away) is returned as the read error.
+struct ChannelReader {
+    rx: mpsc::Receiver<std::io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                None => return Ok(0),
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => return Err(e),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        let chunk = self.current.split_to(n);
+        buf[..n].copy_from_slice(&chunk);
+        Ok(n)
+    }
+}
+
+/// Decodes `%XX` escapes; refuses malformed escapes and non-UTF-8 results.
+fn percent_decode(text: &str) -> Result<String, ApiError> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).ok_or(ApiError::BadPathEncoding)?;
+            let hex = std::str::from_utf8(hex).map_err(|_| ApiError::BadPathEncoding)?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| ApiError::BadPathEncoding)?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| ApiError::BadPathEncoding)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding_accepts_escapes_and_refuses_malformed_ones() {
+        assert_eq!(percent_decode("%2Finput%2Fa.csv").unwrap(), "/input/a.csv");
+        assert_eq!(percent_decode("stdout").unwrap(), "stdout");
+        assert!(percent_decode("%2").is_err());
+        assert!(percent_decode("%zz").is_err());
+        assert!(percent_decode("%ff").is_err());
+    }
+}

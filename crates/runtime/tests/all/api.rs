@@ -1,0 +1,359 @@
+//! The HTTPS API over real TLS: loopback TCP for the flows, an in-process duplex where the
+//! server's own verdict on a handshake is asserted.
+
+use std::sync::Arc;
+
+use covenant_attest::{AttestedCertificateError, AttestedServerVerifier};
+use covenant_policy::{Policy, Strategy};
+use covenant_runtime::api::{ApiServer, ConnectionError, ServerIdentity};
+use covenant_runtime::{Computation, ReceiptSigner, expected_runtime, verify_receipt};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::support::{self, A_CSV, B_CSV, Service, sum_inputs};
+
+/// A principal's client credentials: certificate PEM (for the policy), certificate DER, key.
+struct Credentials {
+    pem: String,
+    der: Vec<u8>,
+    key: Vec<u8>,
+}
+
+fn credentials(name: &str) -> Credentials {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    let cert = params.self_signed(&key).unwrap();
+    Credentials {
+        pem: cert.pem(),
+        der: cert.der().to_vec(),
+        key: key.serialize_der(),
+    }
+}
+
+/// A served computation: the test policy with principals whose keys the test holds.
+struct Served {
+    policy: Policy,
+    service: Service,
+    alice: Credentials,
+    bob: Credentials,
+    carol: Credentials,
+    server: ApiServer,
+}
+
+fn served() -> Served {
+    let service = Service::new();
+    let (alice, bob, carol) = (credentials("alice"), credentials("bob"), credentials("carol"));
+    let mut policy = support::policy(&service, &sum_inputs(), Strategy::Interpreter);
+    for (p, c) in policy.principals.iter_mut().zip([&alice, &bob, &carol]) {
+        p.certificate = c.pem.clone();
+    }
+    let valid = support::validate(&policy);
+    let (key, chain) = service.attested_key(&valid);
+    let signer = ReceiptSigner::new(&key, chain.clone()).unwrap();
+    let computation = Computation::new(valid, signer).unwrap();
+    let server = ApiServer::new(computation, &ServerIdentity::new(key, chain)).unwrap();
+    Served {
+        policy,
+        service,
+        alice,
+        bob,
+        carol,
+        server,
+    }
+}
+
+/// Serves every connection to a loopback listener; returns its address.
+async fn listen(server: ApiServer) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let server = server.clone();
+            tokio::spawn(async move {
+                let _ = server.serve_connection(socket).await;
+            });
+        }
+    });
+    addr
+}
+
+fn client_config(
+    expected: covenant_attest::ExpectedRuntime,
+    who: &Credentials,
+) -> Arc<rustls::ClientConfig> {
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .dangerous()
+    .with_custom_certificate_verifier(Arc::new(AttestedServerVerifier::new(expected)))
+    .with_client_auth_cert(
+        vec![CertificateDer::from(who.der.clone())],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(who.key.clone())),
+    )
+    .unwrap();
+    Arc::new(config)
+}
+
+type Tls = tokio_rustls::client::TlsStream<TcpStream>;
+
+async fn tls_connect(
+    addr: std::net::SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+) -> std::io::Result<Tls> {
+    let tcp = TcpStream::connect(addr).await?;
+    let name = rustls::pki_types::ServerName::try_from("sum-study.example").unwrap();
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+}
+
+/// A connected HTTP client for one principal.
+struct Client {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+}
+
+impl Client {
+    async fn connect(served: &Served, addr: std::net::SocketAddr, who: &Credentials) -> Self {
+        let expected = expected_runtime(&support::validate(&served.policy)).unwrap();
+        let tls = tls_connect(addr, client_config(expected, who)).await.unwrap();
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        Client { sender }
+    }
+
+    async fn send(&mut self, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        let request = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "sum-study.example")
+            .body(Full::new(Bytes::copy_from_slice(body)))
+            .unwrap();
+        let response = self.sender.send_request(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, bytes.to_vec())
+    }
+
+    async fn json(&mut self, method: &str, path: &str, body: &[u8]) -> (u16, serde_json::Value) {
+        let (status, bytes) = self.send(method, path, body).await;
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+}
+
+#[tokio::test]
+async fn three_principals_provision_run_fetch_and_verify_the_receipt() {
+    let s = served();
+    let addr = listen(s.server.clone()).await;
+    let mut alice = Client::connect(&s, addr, &s.alice).await;
+    let mut bob = Client::connect(&s, addr, &s.bob).await;
+    let mut carol = Client::connect(&s, addr, &s.carol).await;
+
+    let (status, body) = alice.json("PUT", "/v1/program", &sum_inputs()).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = alice
+        .json("PUT", "/v1/inputs/%2Finput%2Fa.csv", A_CSV)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["bytes"], A_CSV.len());
+    assert_eq!(body["sha256"], support::sha256_hex(A_CSV));
+    let (status, body) = bob.json("PUT", "/v1/inputs/%2Finput%2Fb.csv", B_CSV).await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, body) = carol.json("GET", "/v1/status", b"").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["state"], "ready");
+
+    let (status, body) = alice.json("POST", "/v1/run", b"").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["record"]["run"], 1);
+
+    let (status, stdout) = carol.send("GET", "/v1/outputs/stdout", b"").await;
+    assert_eq!(status, 200);
+    let (status, result) = carol
+        .send("GET", "/v1/outputs/%2Foutput%2Fresult.txt", b"")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(String::from_utf8(result).unwrap().trim(), "40");
+    assert!(!stdout.is_empty());
+
+    let (status, body) = bob.json("GET", "/v1/receipts", b"").await;
+    assert_eq!(status, 200);
+    let receipts = body["receipts"].as_array().unwrap();
+    assert_eq!(receipts.len(), 1);
+    let valid = support::validate(&s.policy);
+    let verified = verify_receipt(receipts[0].as_str().unwrap(), &valid).unwrap();
+    assert_eq!(verified.claims.run, 1);
+
+    for client in [&mut alice, &mut bob] {
+        let (status, body) = client.json("POST", "/v1/close", b"").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["complete"], false);
+    }
+    let (status, body) = carol.json("POST", "/v1/close", b"").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["complete"], true);
+    let (_, body) = carol.json("GET", "/v1/status", b"").await;
+    assert_eq!(body["state"], "closed");
+}
+
+#[tokio::test]
+async fn a_refused_action_has_its_status_and_rule_and_names_no_other_principals_data() {
+    let s = served();
+    let addr = listen(s.server.clone()).await;
+    let mut alice = Client::connect(&s, addr, &s.alice).await;
+    let mut bob = Client::connect(&s, addr, &s.bob).await;
+    let mut carol = Client::connect(&s, addr, &s.carol).await;
+
+    // bob may not upload the program (role: 403).
+    let (status, body) = bob.json("PUT", "/v1/program", &sum_inputs()).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("not-program-provider")));
+    // A wrong program (hash: 422).
+    let (status, body) = alice.json("PUT", "/v1/program", b"\0asm\x01\0\0\0").await;
+    assert_eq!((status, body["error"].as_str()), (422, Some("program-hash-mismatch")));
+    // bob may not upload alice's input, whose content alice has sent.
+    let secret = b"9,9,9\n";
+    let (status, _) = alice.json("PUT", "/v1/inputs/%2Finput%2Fa.csv", secret).await;
+    assert_eq!(status, 200);
+    let (status, body) = bob.json("PUT", "/v1/inputs/%2Finput%2Fa.csv", b"1\n").await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("not-input-provider")));
+    // A second upload (state: 409), a run before everything is there (409).
+    let (status, body) = alice.json("PUT", "/v1/inputs/%2Finput%2Fa.csv", secret).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("input-already-provided")));
+    let (status, body) = alice.json("POST", "/v1/run", b"").await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("program-missing")));
+    // An input over its bound (413), an undeclared input and a fetch before the run.
+    let (status, body) = bob
+        .json("PUT", "/v1/inputs/%2Finput%2Fb.csv", &vec![b'1'; 4096])
+        .await;
+    assert_eq!((status, body["error"].as_str()), (413, Some("input-too-large")));
+    let (status, body) = bob.json("PUT", "/v1/inputs/%2Finput%2Fz.csv", b"1").await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("unknown-input")));
+    let (status, body) = carol.json("GET", "/v1/outputs/stdout", b"").await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("wrong-state")));
+    let (status, body) = alice.json("GET", "/v1/outputs/stdout", b"").await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("not-reader")));
+    let (status, body) = carol.json("GET", "/v1/nothing", b"").await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("no-route")));
+
+    // Every refusal body above was seen by bob or carol too: none names alice's data.
+    let alice_hash = support::sha256_hex(secret);
+    for (who, client) in [("bob", &mut bob), ("carol", &mut carol)] {
+        let (_, body) = client.send("PUT", "/v1/inputs/%2Finput%2Fa.csv", secret).await;
+        let text = String::from_utf8(body).unwrap();
+        assert!(!text.contains(&alice_hash), "{who} saw alice's hash: {text}");
+        assert!(!text.contains("9,9,9"), "{who} saw alice's data: {text}");
+        let (_, body) = client.send("GET", "/v1/status", b"").await;
+        let text = String::from_utf8(body).unwrap();
+        assert!(!text.contains(&alice_hash), "{who} saw alice's hash: {text}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_client_certificate_is_refused_in_the_handshake() {
+    let s = served();
+    let (client_io, server_io) = tokio::io::duplex(64 << 10);
+    let server = s.server.clone();
+    let served = tokio::spawn(async move { server.serve_connection(server_io).await });
+    let mallory = credentials("alice");
+    let expected = expected_runtime(&support::validate(&s.policy)).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("sum-study.example").unwrap();
+    let connected = tokio_rustls::TlsConnector::from(client_config(expected, &mallory))
+        .connect(name, client_io)
+        .await;
+    // TLS 1.3: the client's side may finish before the server reads its certificate; the
+    // server's verdict is what counts, and the client can then neither read nor be answered.
+    let verdict = served.await.unwrap();
+    assert!(
+        matches!(&verdict, Err(ConnectionError::Handshake(e)) if e.to_string().contains("certificate")),
+        "{verdict:?}"
+    );
+    if let Ok(mut tls) = connected {
+        let _ = tls
+            .write_all(b"GET /v1/status HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await;
+        let mut buf = Vec::new();
+        let read = tls.read_to_end(&mut buf).await;
+        assert!(read.is_err() || buf.is_empty(), "the server answered: {buf:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_client_pinned_to_another_policy_refuses_the_server() {
+    let s = served();
+    let addr = listen(s.server.clone()).await;
+    let mut expected = expected_runtime(&support::validate(&s.policy)).unwrap();
+    expected.policy_hash.0[0] ^= 1;
+    let err = tls_connect(addr, client_config(expected, &s.alice))
+        .await
+        .expect_err("a client pinned to another policy hash must refuse the server");
+    let refused = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+        .and_then(|e| match e {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
+                other.0.downcast_ref::<AttestedCertificateError>().cloned()
+            }
+            _ => None,
+        });
+    assert!(
+        matches!(
+            refused,
+            Some(AttestedCertificateError::PolicyHashMismatch { .. })
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_mid_upload_leaves_the_input_absent_and_resendable() {
+    let s = served();
+    let addr = listen(s.server.clone()).await;
+    let expected = expected_runtime(&support::validate(&s.policy)).unwrap();
+    let mut tls = tls_connect(addr, client_config(expected, &s.bob))
+        .await
+        .unwrap();
+    tls.write_all(
+        b"PUT /v1/inputs/%2Finput%2Fb.csv HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n10,",
+    )
+    .await
+    .unwrap();
+    tls.flush().await.unwrap();
+    drop(tls);
+
+    let mut bob = Client::connect(&s, addr, &s.bob).await;
+    // The server notices the disconnect asynchronously; until then the input is reserved.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, status) = bob.json("GET", "/v1/status", b"").await;
+        let b = status["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["path"] == "/input/b.csv")
+            .unwrap()
+            .clone();
+        assert_eq!(b["provided"], false, "a partial upload was stored: {status}");
+        let (code, body) = bob.json("PUT", "/v1/inputs/%2Finput%2Fb.csv", B_CSV).await;
+        if body["error"] == "upload-in-progress" {
+            assert!(std::time::Instant::now() < deadline, "the upload stayed reserved");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            continue;
+        }
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(body["sha256"], support::sha256_hex(B_CSV));
+        break;
+    }
+    let _ = &s.service;
+}
