@@ -248,28 +248,31 @@ impl ApiServer {
         // Authorisation: only the input's provider, checked (with the state) by begin_input
         // before any byte of the body is read.
         let upload = lock(&self.computation).begin_input(caller.principal(), path)?;
-        let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(TRANSFER_CHANNEL_CHUNKS);
+        let (tx, rx) = mpsc::channel::<UploadChunk>(TRANSFER_CHANNEL_CHUNKS);
         let writer = tokio::task::spawn_blocking(move || {
             upload.write(ChannelReader {
                 rx,
                 current: Bytes::new(),
+                ended: false,
             })
         });
         // Feed the body to the writer; stop early if the writer has stopped (over the bound).
+        // If this handler is dropped (the client went away), the channel closes without
+        // `End` and the writer sees an interrupted upload.
         loop {
             let item = match body.frame().await {
-                None => break,
+                None => UploadChunk::End,
                 Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => Ok(data),
+                    Ok(data) => UploadChunk::Data(data),
                     Err(_trailers) => continue,
                 },
-                Some(Err(e)) => Err(std::io::Error::new(
+                Some(Err(e)) => UploadChunk::Failed(std::io::Error::new(
                     std::io::ErrorKind::ConnectionAborted,
                     e.to_string(),
                 )),
             };
-            let failed = item.is_err();
-            if tx.send(item).await.is_err() || failed {
+            let last = !matches!(item, UploadChunk::Data(_));
+            if tx.send(item).await.is_err() || last {
                 break;
             }
         }
@@ -288,11 +291,16 @@ impl ApiServer {
     async fn run(&self, caller: &Caller) -> Result<Response<ApiBody>, ApiError> {
         // Authorisation: a run starter only, checked (with the state) by start_run.
         let pending = lock(&self.computation).start_run(caller.principal())?;
-        // The guest runs without the lock, so status stays answerable meanwhile.
-        let executed = tokio::task::spawn_blocking(move || pending.execute())
-            .await
-            .map_err(|e| ApiError::Task(e.to_string()))?;
-        let summary = lock(&self.computation).finish_run(executed)?;
+        // The guest runs without the lock, so status stays answerable meanwhile. The run is
+        // finished in a blocking task of its own: if the client goes away and this handler is
+        // dropped, the computation still leaves `Running` and the receipt is still signed.
+        let computation = Arc::clone(&self.computation);
+        let summary = tokio::task::spawn_blocking(move || {
+            let executed = pending.execute();
+            lock(&computation).finish_run(executed)
+        })
+        .await
+        .map_err(|e| ApiError::Task(e.to_string()))??;
         Ok(json_response(
             StatusCode::OK,
             &serde_json::json!({ "record": summary.record, "receipt": summary.receipt }),
@@ -429,21 +437,42 @@ fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<
     response
 }
 
+/// What the network side of an upload hands the blocking writer.
+enum UploadChunk {
+    /// More bytes.
+    Data(Bytes),
+    /// The body ended normally.
+    End,
+    /// Reading the body failed.
+    Failed(std::io::Error),
+}
+
 /// A blocking [`Read`] over the chunks an async task sends: the bridge from a streamed
-/// request body to [`crate::InputUpload::write`]. End of the channel is end of input; an
-/// error item (the client went away) is returned as the read error.
+/// request body to [`crate::InputUpload::write`]. Only an explicit `End` is end of input; a
+/// failure, or a channel closed without `End` (the handler was dropped), is a read error, so
+/// a partial upload is never mistaken for a whole one.
 struct ChannelReader {
-    rx: mpsc::Receiver<std::io::Result<Bytes>>,
+    rx: mpsc::Receiver<UploadChunk>,
     current: Bytes,
+    ended: bool,
 }
 
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.current.is_empty() {
+            if self.ended {
+                return Ok(0);
+            }
             match self.rx.blocking_recv() {
-                None => return Ok(0),
-                Some(Ok(chunk)) => self.current = chunk,
-                Some(Err(e)) => return Err(e),
+                Some(UploadChunk::Data(chunk)) => self.current = chunk,
+                Some(UploadChunk::End) => self.ended = true,
+                Some(UploadChunk::Failed(e)) => return Err(e),
+                None => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "the request ended before its body",
+                    ));
+                }
             }
         }
         let n = buf.len().min(self.current.len());
@@ -475,6 +504,39 @@ fn percent_decode(text: &str) -> Result<String, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn reader_of(items: Vec<UploadChunk>) -> ChannelReader {
+        let (tx, rx) = mpsc::channel(items.len().max(1));
+        for item in items {
+            assert!(tx.try_send(item).is_ok());
+        }
+        ChannelReader {
+            rx,
+            current: Bytes::new(),
+            ended: false,
+        }
+    }
+
+    #[test]
+    fn the_upload_bridge_ends_only_at_an_explicit_end() {
+        let mut whole = Vec::new();
+        reader_of(vec![
+            UploadChunk::Data(Bytes::from_static(b"ab")),
+            UploadChunk::Data(Bytes::new()),
+            UploadChunk::Data(Bytes::from_static(b"c")),
+            UploadChunk::End,
+        ])
+        .read_to_end(&mut whole)
+        .unwrap();
+        assert_eq!(whole, b"abc");
+
+        // A channel closed without End (the handler was dropped) is not a whole upload.
+        let mut partial = Vec::new();
+        let err = reader_of(vec![UploadChunk::Data(Bytes::from_static(b"ab"))])
+            .read_to_end(&mut partial)
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionAborted);
+    }
 
     #[test]
     fn percent_decoding_accepts_escapes_and_refuses_malformed_ones() {
