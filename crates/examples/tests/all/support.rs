@@ -1,0 +1,307 @@
+//! Fixtures: an attestation service minting the runtime's receipt key, each example's policy
+//! built from its `policy.toml` with identities made on the fly, and the whole flow of one
+//! computation (provide, run, fetch, verify).
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use covenant_attest::ca::bind;
+use covenant_attest::csr::generate_tls_key;
+use covenant_attest::software::{SoftwarePlatform, SoftwareVerifier};
+use covenant_attest::{
+    CertificateAuthority, CheckedCsr, Digest, EvidenceRequest, EvidenceVerifier, Measurement,
+    Nonce, Platform, PlatformEnrolment, PlatformKind, RuntimeCsrRequest,
+};
+use covenant_examples::Example;
+use covenant_policy::{Policy, Strategy, ValidPolicy};
+use covenant_runtime::{Computation, Principal, ReceiptSigner, RunSummary, verify_receipt};
+use covenant_sandbox::Outcome;
+use rcgen::PublicKeyData as _;
+use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
+
+/// The runtime measurement the examples' policies accept (their `"self"`).
+pub const MEASUREMENT: [u8; 32] = [0x11; 32];
+
+/// A self-signed P-256 certificate with CN = `name`: (certificate PEM, key PEM).
+pub fn identity(name: &str) -> (String, String) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    let cert = params.self_signed(&key).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+pub fn read_all(mut r: impl Read) -> Vec<u8> {
+    let mut out = Vec::new();
+    r.read_to_end(&mut out).unwrap();
+    out
+}
+
+/// An attestation service: its CA and one enrolled software platform.
+pub struct Service {
+    pub ca: CertificateAuthority,
+    platform: SoftwarePlatform,
+    enrolment: PlatformEnrolment,
+}
+
+impl Service {
+    pub fn new() -> Self {
+        let (cert_pem, key_pem) = identity("platform-1");
+        let platform = SoftwarePlatform::new(
+            cert_pem.as_bytes(),
+            key_pem.as_bytes(),
+            Measurement::sha256(MEASUREMENT),
+        )
+        .unwrap();
+        let enrolment = PlatformEnrolment {
+            name: "platform-1".into(),
+            kind: PlatformKind::Software,
+            certificate_der: covenant_attest::pem::certificate_from_pem(cert_pem.as_bytes(), "t")
+                .unwrap()
+                .to_vec(),
+        };
+        let ca = CertificateAuthority::generate("examples CA", OffsetDateTime::now_utc()).unwrap();
+        Service {
+            ca,
+            platform,
+            enrolment,
+        }
+    }
+
+    /// The runtime's receipt key for `policy`, certified through the whole service path:
+    /// evidence from the platform, verified, bound to the key's CSR, issued by the CA.
+    pub fn signer(&self, policy: &ValidPolicy) -> ReceiptSigner {
+        let policy_hash = Digest(*policy.hash().as_bytes());
+        let computation = policy.policy().computation.as_str();
+        let key = generate_tls_key().unwrap();
+        let csr = RuntimeCsrRequest {
+            policy_hash,
+            computation_id: computation.into(),
+            dns_names: vec![format!("{computation}.example")],
+        }
+        .build(&key)
+        .unwrap();
+        let request = EvidenceRequest::new(
+            policy_hash,
+            computation,
+            &key.subject_public_key_info(),
+            Nonce::random().unwrap(),
+        )
+        .unwrap();
+        let evidence = self.platform.evidence(&request).unwrap();
+        let verified = SoftwareVerifier.verify(&evidence, &self.enrolment).unwrap();
+        let bound = bind(&verified, &CheckedCsr::parse(&csr).unwrap()).unwrap();
+        let issued = self
+            .ca
+            .issue_attested(&bound, OffsetDateTime::now_utc(), Duration::from_secs(3600))
+            .unwrap();
+        ReceiptSigner::new(
+            &key.serialize_der(),
+            vec![issued.der, self.ca.certificate_der().to_vec()],
+        )
+        .unwrap()
+    }
+}
+
+/// The directory `examples/NAME` of the repository.
+pub fn example_dir(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name)
+}
+
+/// The policy of example `name`, built from its `policy.toml` by the policy crate's source
+/// builder. The files the source names are supplied as its parties would make them:
+/// `ids/NAME.crt` a fresh identity for principal NAME, the program file `wasm`, and
+/// `attestation/ca.crt` the service's CA certificate. `"self"` stands for [`MEASUREMENT`].
+/// The source's fixed expiry is moved to a day from now, so the test does not rot.
+pub fn build_policy(name: &str, service: &Service, wasm: &[u8]) -> Policy {
+    let source = std::fs::read_to_string(example_dir(name).join("policy.toml")).unwrap();
+    let ca_pem = service.ca.certificate_pem();
+    let files = |path: &str| -> std::io::Result<Vec<u8>> {
+        if let Some(principal) = path
+            .strip_prefix("ids/")
+            .and_then(|p| p.strip_suffix(".crt"))
+        {
+            Ok(identity(principal).0.into_bytes())
+        } else if path == "attestation/ca.crt" {
+            Ok(ca_pem.clone().into_bytes())
+        } else if path.ends_with(".wasm") {
+            Ok(wasm.to_vec())
+        } else {
+            Err(std::io::ErrorKind::NotFound.into())
+        }
+    };
+    let mut policy = covenant_policy::build(&source, &files, Some(MEASUREMENT))
+        .unwrap_or_else(|e| panic!("examples/{name}/policy.toml does not build: {e}"));
+    policy.expires =
+        covenant_policy::format_utc(OffsetDateTime::now_utc() + time::Duration::days(1));
+    policy
+}
+
+/// A finished run of one example.
+pub struct Finished {
+    pub computation: Computation,
+    pub summary: RunSummary,
+    pub example: Example,
+    pub program: Vec<u8>,
+}
+
+/// Runs `example` end to end on `strategy` under its own policy: the program provider
+/// uploads the guest, each input's provider (as the policy says) its generated file, the
+/// first run starter starts the run. Asserts that the example supplies exactly the inputs the
+/// policy names and that the run exited with `expected_exit`.
+pub fn run_example(example: Example, strategy: Strategy, expected_exit: u32) -> Finished {
+    let program = covenant_guests::Guest::named(example.guest)
+        .unwrap_or_else(|| panic!("no guest named {}", example.guest))
+        .bytes();
+    let service = Service::new();
+    let mut policy = build_policy(example.name, &service, &program);
+    assert_eq!(
+        policy.execution.strategy,
+        Strategy::Jit,
+        "examples/{}/policy.toml should run on the jit strategy",
+        example.name
+    );
+    policy.execution.strategy = strategy;
+    let valid = covenant_policy::validate(&policy, OffsetDateTime::now_utc())
+        .unwrap_or_else(|p| panic!("examples/{}/policy.toml invalid: {p:?}", example.name));
+    let signer = service.signer(&valid);
+    let mut c = Computation::new(valid, signer).unwrap();
+
+    let mut named: Vec<&str> = policy.inputs.iter().map(|i| i.path.as_str()).collect();
+    let mut generated: Vec<&str> = example.inputs.iter().map(|i| i.path).collect();
+    named.sort_unstable();
+    generated.sort_unstable();
+    assert_eq!(named, generated, "the generator's inputs are the policy's");
+
+    c.provide_program(&Principal::new(&policy.program.provider), &program)
+        .unwrap();
+    for input in &example.inputs {
+        let provider = &policy
+            .inputs
+            .iter()
+            .find(|i| i.path == input.path)
+            .unwrap()
+            .provider;
+        c.provide_input(&Principal::new(provider), input.path, &input.bytes[..])
+            .unwrap();
+    }
+    let summary = c.run(&Principal::new(&policy.runs.starters[0])).unwrap();
+    assert_eq!(
+        summary.record.outcome,
+        Outcome::Exited(expected_exit),
+        "{}: {:?}",
+        example.name,
+        summary.record
+    );
+    Finished {
+        computation: c,
+        summary,
+        example,
+        program,
+    }
+}
+
+impl Finished {
+    /// The output `name` as every one of its readers fetches it; all of them get the same.
+    pub fn fetch(&self, name: &str) -> Vec<u8> {
+        let policy = self.computation.policy().policy();
+        let output = policy
+            .outputs
+            .iter()
+            .find(|o| o.path == name)
+            .unwrap_or_else(|| panic!("the policy names no output {name}"));
+        let mut seen: Option<Vec<u8>> = None;
+        for reader in &output.readers {
+            let bytes = read_all(
+                self.computation
+                    .fetch_output(&Principal::new(reader), name)
+                    .unwrap(),
+            );
+            if let Some(first) = &seen {
+                assert_eq!(first, &bytes, "readers of {name} got different bytes");
+            }
+            seen = Some(bytes);
+        }
+        seen.unwrap()
+    }
+
+    /// Checks the result file, the one-line summary on stdout and the receipt: it verifies
+    /// against the policy and records the program, every input and the result by hash.
+    pub fn check(&self) {
+        let example = &self.example;
+        let result = self.fetch(example.output);
+        assert_eq!(
+            String::from_utf8_lossy(&result),
+            example.expected,
+            "{}: the released result differs from the plain Rust answer",
+            example.name
+        );
+        let stdout = String::from_utf8(self.fetch("stdout")).unwrap();
+        assert_eq!(
+            stdout.lines().count(),
+            1,
+            "{}: stdout {stdout:?}",
+            example.name
+        );
+
+        let claims = verify_receipt(&self.summary.receipt, self.computation.policy())
+            .unwrap()
+            .claims;
+        assert_eq!(claims.outcome, Outcome::Exited(0));
+        assert_eq!(claims.program_sha256, sha256_hex(&self.program));
+        assert_eq!(
+            claims.policy_sha256,
+            self.computation.policy().hash().to_hex()
+        );
+        for input in &example.inputs {
+            let claimed = claims.inputs.iter().find(|i| i.path == input.path).unwrap();
+            assert_eq!(claimed.sha256, sha256_hex(&input.bytes));
+            assert_eq!(claimed.bytes, input.bytes.len() as u64);
+        }
+        let claimed = claims
+            .outputs
+            .iter()
+            .find(|o| o.path == example.output)
+            .unwrap();
+        assert_eq!(
+            claimed.sha256,
+            Some(sha256_hex(example.expected.as_bytes()))
+        );
+    }
+
+    /// Every declared principal that is not a reader of `output` is refused it.
+    pub fn assert_non_readers_refused(&self, output: &str) -> usize {
+        let policy = self.computation.policy().policy();
+        let readers = &policy
+            .outputs
+            .iter()
+            .find(|o| o.path == output)
+            .unwrap()
+            .readers;
+        let mut refused = 0;
+        for principal in &policy.principals {
+            if readers.contains(&principal.name) {
+                continue;
+            }
+            let err = self
+                .computation
+                .fetch_output(&Principal::new(&principal.name), output)
+                .map(read_all)
+                .unwrap_err();
+            assert_eq!(err.refusal().map(|r| r.rule()), Some("not-reader"), "{err}");
+            refused += 1;
+        }
+        refused
+    }
+}
