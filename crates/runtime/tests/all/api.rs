@@ -49,9 +49,14 @@ struct Served {
 }
 
 fn served() -> Served {
+    served_with(|_| {})
+}
+
+fn served_with(edit: impl FnOnce(&mut Policy)) -> Served {
     let service = Service::new();
     let (alice, bob, carol) = (credentials("alice"), credentials("bob"), credentials("carol"));
     let mut policy = support::policy(&service, &sum_inputs(), Strategy::Interpreter);
+    edit(&mut policy);
     for (p, c) in policy.principals.iter_mut().zip([&alice, &bob, &carol]) {
         p.certificate = c.pem.clone();
     }
@@ -356,4 +361,21 @@ async fn a_client_that_disconnects_mid_upload_leaves_the_input_absent_and_resend
         break;
     }
     let _ = &s.service;
+}
+
+#[tokio::test]
+async fn a_large_upload_streams_whole_and_one_byte_over_its_bound_is_refused() {
+    const BOUND: usize = 4 << 20;
+    let s = served_with(|p| p.inputs[0].max_bytes = BOUND as u64);
+    let addr = listen(s.server.clone()).await;
+    let mut alice = Client::connect(&s, addr, &s.alice).await;
+    let big: Vec<u8> = (0..BOUND).map(|i| (i % 251) as u8).collect();
+    let mut over = big.clone();
+    over.push(0);
+    let (status, body) = alice.json("PUT", "/v1/inputs/%2Finput%2Fa.csv", &over).await;
+    assert_eq!((status, body["error"].as_str()), (413, Some("input-too-large")), "{body}");
+    let (status, body) = alice.json("PUT", "/v1/inputs/%2Finput%2Fa.csv", &big).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["bytes"], BOUND);
+    assert_eq!(body["sha256"], support::sha256_hex(&big));
 }
