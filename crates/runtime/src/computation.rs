@@ -606,6 +606,12 @@ pub struct ExecutedRun {
 }
 
 impl PendingRun {
+    /// The run's number (1 for the first run), for [`Computation::abandon_run`].
+    #[must_use]
+    pub fn run(&self) -> u32 {
+        self.run
+    }
+
     /// Runs the guest. Whatever the guest does, this returns.
     #[must_use]
     pub fn execute(self) -> ExecutedRun {
@@ -1323,6 +1329,24 @@ impl Computation {
                 self.fail(&e.to_string());
                 Err(e)
             }
+        }
+    }
+
+    /// Gives up on run number `run`, which left `Running` without an [`ExecutedRun`] (the task
+    /// executing it panicked, or the layer above lost the [`PendingRun`]): the computation
+    /// moves to `Failed` with `reason`, so that it never stays `Running` with nothing running.
+    /// Every party sees the reason in [`Computation::status`].
+    ///
+    /// # Errors
+    /// [`InternalError::ForeignRun`] if this computation is not running run number `run`
+    /// (nothing changes).
+    pub fn abandon_run(&mut self, run: u32, reason: &str) -> Result<(), RuntimeError> {
+        match &self.stage {
+            Stage::Running(r) if r.run == run => {
+                self.fail(&format!("run {run} was abandoned: {reason}"));
+                Ok(())
+            }
+            _ => Err(InternalError::ForeignRun.into()),
         }
     }
 

@@ -41,6 +41,14 @@ pub enum ApiError {
     /// A path parameter is not valid percent-encoded UTF-8.
     #[error("the path parameter is not valid percent-encoded UTF-8")]
     BadPathEncoding,
+    /// The query string is not one this endpoint takes.
+    #[error("unknown query `{query}`; this endpoint takes {expected}")]
+    BadQuery {
+        /// The query sent.
+        query: String,
+        /// What the endpoint takes.
+        expected: &'static str,
+    },
     /// A blocking task of the server failed (a bug, not the caller's fault).
     #[error("server task: {0}")]
     Task(String),
@@ -134,6 +142,13 @@ pub fn error_response(err: &ApiError) -> (StatusCode, ErrorBody) {
             StatusCode::BAD_REQUEST,
             ErrorBody {
                 error: "bad-path-encoding",
+                message: err.to_string(),
+            },
+        ),
+        ApiError::BadQuery { .. } => (
+            StatusCode::BAD_REQUEST,
+            ErrorBody {
+                error: "bad-query",
                 message: err.to_string(),
             },
         ),

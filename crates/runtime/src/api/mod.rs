@@ -96,6 +96,8 @@ impl Caller {
 pub struct ApiServer {
     computation: Arc<Mutex<Computation>>,
     tls: tokio_rustls::TlsAcceptor,
+    /// Becomes `true` once the computation is closed (see [`ApiServer::closed`]).
+    closed: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl std::fmt::Debug for ApiServer {
@@ -114,7 +116,16 @@ impl ApiServer {
         Ok(ApiServer {
             computation: Arc::new(Mutex::new(computation)),
             tls: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+            closed: Arc::new(tokio::sync::watch::channel(false).0),
         })
+    }
+
+    /// Resolves once every principal has agreed to close the computation (its data is then
+    /// gone). The worker process waits on this to exit.
+    pub async fn closed(&self) {
+        let mut receiver = self.closed.subscribe();
+        // The sender lives as long as `self`, so `wait_for` can only end by seeing `true`.
+        let _ = receiver.wait_for(|closed| *closed).await;
     }
 
     /// Serves one client connection over `io` until the client closes it: the TLS handshake
@@ -180,7 +191,19 @@ impl ApiServer {
         match (&method, path.as_str()) {
             (&Method::GET, "/v1/status") => self.status(caller),
             (&Method::PUT, "/v1/program") => self.provide_program(caller, request.into_body()).await,
-            (&Method::POST, "/v1/run") => self.run(caller).await,
+            (&Method::POST, "/v1/run") => {
+                let detach = match request.uri().query() {
+                    None | Some("") | Some("detach=false") => false,
+                    Some("detach=true") => true,
+                    Some(other) => {
+                        return Err(ApiError::BadQuery {
+                            query: other.to_owned(),
+                            expected: "nothing or `detach=true`",
+                        });
+                    }
+                };
+                self.run(caller, detach).await
+            }
             (&Method::GET, "/v1/receipts") => self.receipts(caller),
             (&Method::POST, "/v1/consent-rerun") => self.consent_rerun(caller),
             (&Method::POST, "/v1/close") => self.close(caller),
@@ -287,20 +310,47 @@ impl ApiServer {
         ))
     }
 
-    /// `POST /v1/run`: starts a run and answers when it has finished.
-    async fn run(&self, caller: &Caller) -> Result<Response<ApiBody>, ApiError> {
+    /// `POST /v1/run`: starts a run and answers when it has finished, or at once with
+    /// `202 Accepted` and the run's number if `detach` (the outcome then shows in `status`).
+    async fn run(&self, caller: &Caller, detach: bool) -> Result<Response<ApiBody>, ApiError> {
         // Authorisation: a run starter only, checked (with the state) by start_run.
         let pending = lock(&self.computation).start_run(caller.principal())?;
+        let run = pending.run();
         // The guest runs without the lock, so status stays answerable meanwhile. The run is
         // finished in a blocking task of its own: if the client goes away and this handler is
         // dropped, the computation still leaves `Running` and the receipt is still signed.
         let computation = Arc::clone(&self.computation);
-        let summary = tokio::task::spawn_blocking(move || {
+        let task = tokio::task::spawn_blocking(move || {
             let executed = pending.execute();
             lock(&computation).finish_run(executed)
-        })
-        .await
-        .map_err(|e| ApiError::Task(e.to_string()))??;
+        });
+        // If the task dies without finishing the run (a panic in the engine), the computation
+        // must not stay `Running` forever: it fails, and says why.
+        let computation = Arc::clone(&self.computation);
+        let finished = async move {
+            match task.await {
+                Ok(result) => result.map_err(ApiError::from),
+                Err(e) => {
+                    let reason = format!("the runtime task running it failed: {e}");
+                    if let Err(abandon) = lock(&computation).abandon_run(run, &reason) {
+                        tracing::error!(run, error = %abandon, "could not abandon a failed run");
+                    }
+                    Err(ApiError::Task(e.to_string()))
+                }
+            }
+        };
+        if detach {
+            tokio::spawn(async move {
+                if let Err(e) = finished.await {
+                    tracing::error!(run, error = %e, "a detached run failed");
+                }
+            });
+            return Ok(json_response(
+                StatusCode::ACCEPTED,
+                &serde_json::json!({ "run": run, "state": "running" }),
+            ));
+        }
+        let summary = finished.await?;
         Ok(json_response(
             StatusCode::OK,
             &serde_json::json!({ "record": summary.record, "receipt": summary.receipt }),
@@ -368,6 +418,9 @@ impl ApiServer {
     fn close(&self, caller: &Caller) -> Result<Response<ApiBody>, ApiError> {
         // Authorisation: any principal, not while running (the computation).
         let agreement = lock(&self.computation).close(caller.principal())?;
+        if lock(&self.computation).state() == crate::State::Closed {
+            self.closed.send_replace(true);
+        }
         Ok(json_response(StatusCode::OK, &agreement))
     }
 }

@@ -214,6 +214,59 @@ async fn three_principals_provision_run_fetch_and_verify_the_receipt() {
 }
 
 #[tokio::test]
+async fn a_detached_run_answers_at_once_and_its_outcome_shows_in_status() {
+    let s = served();
+    let addr = listen(s.server.clone()).await;
+    let mut alice = Client::connect(&s, addr, &s.alice).await;
+    let mut bob = Client::connect(&s, addr, &s.bob).await;
+    let mut carol = Client::connect(&s, addr, &s.carol).await;
+    alice.json("PUT", "/v1/program", &sum_inputs()).await;
+    alice.json("PUT", "/v1/inputs/%2Finput%2Fa.csv", A_CSV).await;
+    bob.json("PUT", "/v1/inputs/%2Finput%2Fb.csv", B_CSV).await;
+
+    let (status, body) = alice.json("POST", "/v1/run?detach=maybe", b"").await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("bad-query")));
+    assert_eq!(carol.json("GET", "/v1/status", b"").await.1["state"], "ready");
+
+    let (status, body) = alice.json("POST", "/v1/run?detach=true", b"").await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["run"], 1);
+    let finished = loop {
+        let (_, body) = carol.json("GET", "/v1/status", b"").await;
+        if body["state"] != "running" {
+            break body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(finished["state"], "finished", "{finished}");
+    let (status, result) = carol
+        .send("GET", "/v1/outputs/%2Foutput%2Fresult.txt", b"")
+        .await;
+    assert_eq!((status, String::from_utf8(result).unwrap().trim()), (200, "40"));
+}
+
+#[tokio::test]
+async fn closed_resolves_once_every_principal_has_closed() {
+    let s = served();
+    let addr = listen(s.server.clone()).await;
+    let mut alice = Client::connect(&s, addr, &s.alice).await;
+    let mut bob = Client::connect(&s, addr, &s.bob).await;
+    let mut carol = Client::connect(&s, addr, &s.carol).await;
+    let server = s.server.clone();
+    let closed = tokio::spawn(async move { server.closed().await });
+    alice.json("POST", "/v1/close", b"").await;
+    bob.json("POST", "/v1/close", b"").await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(!closed.is_finished(), "closed() resolved before every principal agreed");
+    let (status, _) = carol.json("POST", "/v1/close", b"").await;
+    assert_eq!(status, 200);
+    tokio::time::timeout(std::time::Duration::from_secs(10), closed)
+        .await
+        .expect("closed() did not resolve after the last close")
+        .unwrap();
+}
+
+#[tokio::test]
 async fn a_refused_action_has_its_status_and_rule_and_names_no_other_principals_data() {
     let s = served();
     let addr = listen(s.server.clone()).await;

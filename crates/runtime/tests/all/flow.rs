@@ -125,6 +125,24 @@ fn status_is_answered_while_running() {
 }
 
 #[test]
+fn an_abandoned_run_fails_the_computation_and_says_why() {
+    let (_s, mut c) = setup(Strategy::Interpreter, |_| {});
+    provision(&mut c);
+    let pending = c.start_run(&alice()).unwrap();
+    // Another run's number changes nothing.
+    assert!(c.abandon_run(pending.run() + 1, "not this one").is_err());
+    assert_eq!(c.state(), State::Running);
+    c.abandon_run(pending.run(), "the task running it panicked").unwrap();
+    let status = c.status(&carol()).unwrap();
+    assert_eq!(status.state, State::Failed);
+    let failure = status.failure.unwrap();
+    assert!(failure.contains("run 1 was abandoned: the task running it panicked"), "{failure}");
+    // The executed run arrives too late: it is refused and the computation stays Failed.
+    assert!(c.finish_run(pending.execute()).is_err());
+    assert_eq!(c.state(), State::Failed);
+}
+
+#[test]
 fn inputs_may_arrive_before_the_program() {
     let (_s, mut c) = setup(Strategy::Interpreter, |_| {});
     c.provide_input(&bob(), "/input/b.csv", B_CSV).unwrap();
