@@ -11,7 +11,7 @@ mod units;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 /// Covenant runs untrusted WebAssembly for parties who do not trust each other.
 #[derive(Debug, Parser)]
@@ -42,6 +42,10 @@ enum Command {
     /// Work with run receipts: verify one offline against the policy.
     #[command(subcommand)]
     Receipt(commands::receipt::ReceiptCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions(commands::completions::CompletionsArgs),
+    /// Write roff manual pages for covenant and every subcommand.
+    Man(commands::completions::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +59,8 @@ fn main() -> ExitCode {
         Command::Measurement(args) => commands::measurement::run(args),
         Command::AttestationService(cmd) => commands::attestation_service::run(cmd),
         Command::Receipt(cmd) => commands::receipt::run(cmd),
+        Command::Completions(args) => commands::completions::run_completions(args, Cli::command()),
+        Command::Man(args) => commands::completions::run_man(args, Cli::command()),
     };
     match result {
         Ok(code) => code,

@@ -8,6 +8,7 @@
 
 pub mod attestation_service;
 pub mod compile;
+pub mod completions;
 pub mod identity;
 pub mod measurement;
 pub mod policy;
