@@ -84,7 +84,7 @@ impl Principal {
 }
 
 /// Where the computation is in its life. See the module documentation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum State {
     /// Waiting for the program and the required inputs.
@@ -313,7 +313,7 @@ struct RerunConsentGiven;
 struct CloseAgreement;
 
 /// The public record of one run: visible to every principal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RunRecord {
     /// The run's number, from 1.
     pub run: u32,
@@ -334,7 +334,7 @@ pub struct RunRecord {
 }
 
 /// An input in [`Status`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct InputStatus {
     /// Guest path.
     pub path: String,
@@ -348,7 +348,7 @@ pub struct InputStatus {
 }
 
 /// What every principal may see of the computation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Status {
     /// The computation's id.
     pub computation: String,
@@ -371,7 +371,7 @@ pub struct Status {
 }
 
 /// Progress of an agreement that needs every principal (re-run consent, closing).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Agreement {
     /// Whether everyone has now agreed (and the transition happened).
     pub complete: bool,

@@ -1,0 +1,922 @@
+//! The Covenant client library for principals.
+//!
+//! A [`Client`] connects to a Covenant host over TCP and speaks TLS 1.3 with the principal's
+//! client certificate. The SNI is the policy's computation id (the untrusted host routes by
+//! it). The server's certificate is checked by
+//! [`covenant_attest::AttestedServerVerifier`] built from the policy
+//! ([`covenant_runtime::expected_runtime`]): its chain must end at the policy's attestation
+//! CA, its measurement must be one the policy accepts, and its policy hash must equal ours.
+//! TLS 1.3 verifies the server before the client's certificate or any request goes out, so a
+//! server that is not the runtime the policy names never receives anything
+//! ([`ClientError::Attestation`]). Then it calls the computation's HTTP/1.1 API
+//! (`docs/api.md`): uploads are streamed from their files, downloads streamed to a writer,
+//! and a [`Progress`] hook reports transfers.
+//!
+//! What it does not do: print anything, retry a refused request, or verify receipts (use
+//! [`covenant_runtime::verify_receipt`] with the same policy).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod body;
+mod error;
+mod progress;
+
+use std::error::Error as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use covenant_attest::{AttestedCertificateError, AttestedServerVerifier};
+use covenant_policy::ValidPolicy;
+use http_body_util::{BodyExt as _, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+pub use covenant_runtime::{Agreement, InputStatus, RunRecord, State, Status};
+pub use error::{AttestationFailure, ClientError};
+pub use progress::{NoProgress, Progress};
+
+use body::{ClientBody, UploadChunk};
+
+/// The address `covenant serve` listens on by default, and so the default host.
+pub const DEFAULT_HOST: &str = "127.0.0.1:7443";
+
+/// How long reaching the host and completing the TLS handshake may take. Stops a client
+/// from hanging on a host that accepts and then says nothing.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Bytes read from a file per chunk of an upload.
+pub const UPLOAD_CHUNK_BYTES: usize = 256 << 10;
+
+/// Upload chunks in flight between the file reader and the connection: with
+/// [`UPLOAD_CHUNK_BYTES`], bounds what an upload holds in memory (1 MiB), whatever the file's
+/// size.
+pub const UPLOAD_CHANNEL_CHUNKS: usize = 4;
+
+/// The largest JSON answer accepted (status, receipts). Stops a misbehaving server from
+/// making the client hold an unbounded body; outputs are streamed and not bounded by this.
+pub const MAX_JSON_RESPONSE_BYTES: usize = 16 << 20;
+
+/// A principal's TLS client identity: its certificate (as the policy names it) and private
+/// key. `Debug` never shows the key.
+pub struct Identity {
+    certificate: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("certificate_bytes", &self.certificate.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Clone for Identity {
+    fn clone(&self) -> Self {
+        Identity {
+            certificate: self.certificate.clone(),
+            key: self.key.clone_key(),
+        }
+    }
+}
+
+impl Identity {
+    /// The identity from PEM: the certificate (the first `CERTIFICATE` block) and the private
+    /// key (PKCS#8, SEC1 or PKCS#1), as `covenant identity new` writes them.
+    ///
+    /// # Errors
+    /// [`ClientError::Identity`] if either holds no such block.
+    pub fn from_pem(certificate_pem: &[u8], key_pem: &[u8]) -> Result<Self, ClientError> {
+        let certificate = CertificateDer::from_pem_slice(certificate_pem).map_err(|e| {
+            ClientError::Identity(format!("the certificate is not a PEM certificate ({e})"))
+        })?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| {
+            ClientError::Identity(format!("the key is not a PEM private key ({e})"))
+        })?;
+        Ok(Identity { certificate, key })
+    }
+
+    /// The identity from DER: the certificate and a PKCS#8 private key.
+    #[must_use]
+    pub fn from_der(certificate_der: Vec<u8>, pkcs8_der: Vec<u8>) -> Self {
+        Identity {
+            certificate: CertificateDer::from(certificate_der),
+            key: PrivateKeyDer::Pkcs8(pkcs8_der.into()),
+        }
+    }
+
+    /// The certificate, DER.
+    #[must_use]
+    pub fn certificate_der(&self) -> &[u8] {
+        self.certificate.as_ref()
+    }
+}
+
+/// What to upload: a file (streamed, never read whole) or bytes in memory.
+#[derive(Debug, Clone)]
+pub enum Upload {
+    /// A file, read in [`UPLOAD_CHUNK_BYTES`] chunks as the connection takes them.
+    File(PathBuf),
+    /// Bytes already in memory.
+    Bytes(Bytes),
+}
+
+impl From<&Path> for Upload {
+    fn from(path: &Path) -> Self {
+        Upload::File(path.to_owned())
+    }
+}
+
+impl From<PathBuf> for Upload {
+    fn from(path: PathBuf) -> Self {
+        Upload::File(path)
+    }
+}
+
+impl From<Vec<u8>> for Upload {
+    fn from(bytes: Vec<u8>) -> Self {
+        Upload::Bytes(Bytes::from(bytes))
+    }
+}
+
+impl From<Bytes> for Upload {
+    fn from(bytes: Bytes) -> Self {
+        Upload::Bytes(bytes)
+    }
+}
+
+/// The runtime's answer to an input upload.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct InputReceived {
+    /// The input's guest path.
+    pub path: String,
+    /// Bytes stored.
+    pub bytes: u64,
+    /// SHA-256 of what was stored, hex: compare with your file's.
+    pub sha256: String,
+}
+
+/// The runtime's answer to `run`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
+pub enum RunResult {
+    /// The run ended (`run(wait = true)`): its public record and its signed receipt.
+    Finished {
+        /// The run's record.
+        record: RunRecord,
+        /// The receipt, a compact JWS: verify it with
+        /// [`covenant_runtime::verify_receipt`].
+        receipt: String,
+    },
+    /// The run started and goes on (`run(wait = false)`): its outcome shows in
+    /// [`Client::status`].
+    Started {
+        /// The run's number.
+        run: u32,
+        /// The state (`running`).
+        state: State,
+    },
+}
+
+#[derive(serde::Deserialize)]
+struct Finished {
+    record: RunRecord,
+    receipt: String,
+}
+
+#[derive(serde::Deserialize)]
+struct Started {
+    run: u32,
+    state: State,
+}
+
+#[derive(serde::Deserialize)]
+struct Receipts {
+    receipts: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct ProgramAccepted {
+    accepted: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    error: String,
+    message: String,
+}
+
+/// An open HTTP/1.1 connection over verified TLS.
+struct Connection {
+    sender: SendRequest<ClientBody>,
+    driver: tokio::task::JoinHandle<()>,
+    /// Whether any response has arrived on it: before the first, a TLS alert is the
+    /// runtime refusing our certificate (TLS 1.3 checks it after the client's handshake
+    /// has finished).
+    answered: bool,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+/// A principal's connection to one computation's runtime.
+///
+/// Calls take `&mut self`: one request at a time. If the connection is lost (or the runtime
+/// closes it after refusing an upload it did not read), the next call reconnects, verifying
+/// the runtime again.
+pub struct Client {
+    host: String,
+    server_name: ServerName<'static>,
+    computation: String,
+    tls: Arc<rustls::ClientConfig>,
+    connection: Option<Connection>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("host", &self.host)
+            .field("computation", &self.computation)
+            .field("connected", &self.connection.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Connects to the runtime of `policy`'s computation through the host at `host`
+    /// (`address:port` or `name:port`) as `identity`: TCP, then the TLS 1.3 handshake in
+    /// which the runtime's attested certificate is verified against the policy, all within
+    /// [`CONNECT_TIMEOUT`].
+    ///
+    /// # Errors
+    /// [`ClientError::NotAPrincipal`] if the policy does not name `identity`'s certificate
+    /// (checked before connecting); [`ClientError::Identity`] for a key rustls cannot use or
+    /// that is not the certificate's; [`ClientError::Connect`] if the host cannot be reached;
+    /// [`ClientError::Attestation`] if the server is not the runtime the policy names;
+    /// [`ClientError::Disconnected`] if the host drops the connection during the handshake.
+    pub async fn connect(
+        policy: &ValidPolicy,
+        identity: &Identity,
+        host: &str,
+    ) -> Result<Client, ClientError> {
+        if policy
+            .principal_with_certificate(identity.certificate_der())
+            .is_none()
+        {
+            return Err(ClientError::NotAPrincipal);
+        }
+        let expected = covenant_runtime::expected_runtime(policy)
+            .map_err(|e| ClientError::Policy(e.to_string()))?;
+        let computation = policy.policy().computation.clone();
+        let server_name = ServerName::try_from(computation.clone()).map_err(|e| {
+            ClientError::Policy(format!(
+                "the computation id {computation:?} is not a DNS name ({e})"
+            ))
+        })?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| ClientError::Identity(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AttestedServerVerifier::new(expected)))
+            .with_client_auth_cert(vec![identity.certificate.clone()], identity.key.clone_key())
+            .map_err(|e| ClientError::Identity(format!("rustls refuses it: {e}")))?;
+        let mut tls = tls;
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let mut client = Client {
+            host: host.to_owned(),
+            server_name,
+            computation,
+            tls: Arc::new(tls),
+            connection: None,
+        };
+        client.connection = Some(client.open().await?);
+        Ok(client)
+    }
+
+    /// The host address this client connects to.
+    #[must_use]
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// TCP and the verified TLS handshake, then the HTTP/1.1 handshake.
+    async fn open(&self) -> Result<Connection, ClientError> {
+        let handshake = async {
+            let tcp =
+                TcpStream::connect(&self.host)
+                    .await
+                    .map_err(|source| ClientError::Connect {
+                        host: self.host.clone(),
+                        source,
+                    })?;
+            // Small requests and answers: do not wait to fill segments.
+            let _ = tcp.set_nodelay(true);
+            tokio_rustls::TlsConnector::from(Arc::clone(&self.tls))
+                .connect(self.server_name.clone(), tcp)
+                .await
+                .map_err(|e| self.handshake_error(&e))
+        };
+        let tls = tokio::time::timeout(CONNECT_TIMEOUT, handshake)
+            .await
+            .map_err(|_| ClientError::Connect {
+                host: self.host.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no TLS session within {} s", CONNECT_TIMEOUT.as_secs()),
+                ),
+            })??;
+        tracing::debug!(host = %self.host, computation = %self.computation, "runtime attested");
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| ClientError::Protocol(format!("HTTP/1.1 handshake: {e}")))?;
+        let driver = tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection to the runtime ended");
+            }
+        });
+        Ok(Connection {
+            sender,
+            driver,
+            answered: false,
+        })
+    }
+
+    /// Classifies a failed TLS handshake: the verifier's refusal, another TLS failure, or a
+    /// dropped connection.
+    fn handshake_error(&self, err: &std::io::Error) -> ClientError {
+        let host = self.host.clone();
+        match err
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            Some(rustls::Error::InvalidCertificate(cert_err)) => {
+                let reason = match attested_reason(cert_err) {
+                    Some(e) => AttestationFailure::Certificate(e),
+                    None => {
+                        AttestationFailure::Tls(rustls::Error::InvalidCertificate(cert_err.clone()))
+                    }
+                };
+                ClientError::Attestation { host, reason }
+            }
+            Some(other) => {
+                ClientError::Protocol(format!("the TLS handshake with {host} failed: {other}"))
+            }
+            None => ClientError::Disconnected {
+                host,
+                during: "the TLS handshake".into(),
+                detail: format!(
+                    "{err} (is the computation {:?} served there?)",
+                    self.computation
+                ),
+            },
+        }
+    }
+
+    /// An open connection, reconnecting (and so re-verifying) if the last one was lost.
+    async fn connection(&mut self) -> Result<&mut Connection, ClientError> {
+        let usable = match &mut self.connection {
+            Some(c) => !c.sender.is_closed() && c.sender.ready().await.is_ok(),
+            None => false,
+        };
+        if !usable {
+            self.connection = None;
+            tracing::debug!(host = %self.host, "reconnecting to the runtime");
+            let connection = self.open().await?;
+            self.connection = Some(connection);
+        }
+        self.connection
+            .as_mut()
+            .ok_or_else(|| ClientError::Protocol("no connection".into()))
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: ClientBody,
+    ) -> Result<Request<ClientBody>, ClientError> {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, self.computation.as_str())
+            .body(body)
+            .map_err(|e| ClientError::Protocol(format!("building the request {path}: {e}")))
+    }
+
+    /// Maps a failed exchange to an error: the runtime refusing our certificate (an alert
+    /// before any answer), or a lost connection.
+    fn exchange_error(&self, answered: bool, err: &hyper::Error, during: &str) -> ClientError {
+        if let Some(rustls::Error::AlertReceived(alert)) = find_rustls_error(err)
+            && !answered
+        {
+            return ClientError::CertificateRefused {
+                host: self.host.clone(),
+                alert: format!("{alert:?}"),
+            };
+        }
+        let mut detail = err.to_string();
+        let mut source = err.source();
+        while let Some(s) = source {
+            detail.push_str(": ");
+            detail.push_str(&s.to_string());
+            source = s.source();
+        }
+        ClientError::Disconnected {
+            host: self.host.clone(),
+            during: during.to_owned(),
+            detail,
+        }
+    }
+
+    /// Sends a request with an empty body; returns the response whatever its status.
+    async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        during: &str,
+    ) -> Result<Response<Incoming>, ClientError> {
+        let request = self.request(method, path, ClientBody::Empty)?;
+        let connection = self.connection().await?;
+        let result = connection.sender.send_request(request).await;
+        let answered = connection.answered;
+        match result {
+            Ok(response) => {
+                connection.answered = true;
+                Ok(response)
+            }
+            Err(e) => {
+                let err = self.exchange_error(answered, &e, during);
+                self.connection = None;
+                Err(err)
+            }
+        }
+    }
+
+    /// Reads a JSON answer, or the error the runtime sent.
+    async fn json<T: DeserializeOwned>(
+        &mut self,
+        response: Response<Incoming>,
+        during: &str,
+    ) -> Result<T, ClientError> {
+        let status = response.status();
+        let bytes = match Limited::new(response.into_body(), MAX_JSON_RESPONSE_BYTES)
+            .collect()
+            .await
+        {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) => {
+                self.connection = None;
+                if e.is::<http_body_util::LengthLimitError>() {
+                    return Err(ClientError::Protocol(format!(
+                        "the answer to {during} is larger than {MAX_JSON_RESPONSE_BYTES} bytes"
+                    )));
+                }
+                return Err(match e.downcast::<hyper::Error>() {
+                    Ok(e) => self.exchange_error(true, &e, during),
+                    Err(e) => ClientError::Disconnected {
+                        host: self.host.clone(),
+                        during: during.to_owned(),
+                        detail: e.to_string(),
+                    },
+                });
+            }
+        };
+        if !status.is_success() {
+            return Err(error_from(status, &bytes));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| {
+            ClientError::Protocol(format!(
+                "the answer to {during} is not what the API documents: {e}"
+            ))
+        })
+    }
+
+    /// `GET /v1/status`: the computation's state as every principal may see it.
+    ///
+    /// # Errors
+    /// Any [`ClientError`]; [`ClientError::Refused`] if the runtime refuses.
+    pub async fn status(&mut self) -> Result<Status, ClientError> {
+        let response = self.send(Method::GET, "/v1/status", "status").await?;
+        self.json(response, "status").await
+    }
+
+    /// `PUT /v1/program`: uploads the program module (streamed from a file, or bytes). The
+    /// runtime checks its SHA-256 against the policy and loads it.
+    ///
+    /// # Errors
+    /// [`ClientError::Io`] if the file cannot be read; [`ClientError::Refused`] with rule
+    /// `not-program-provider`, `program-hash-mismatch`, `program-already-provided`, ...
+    pub async fn provide_program(
+        &mut self,
+        program: impl Into<Upload>,
+        progress: &mut dyn Progress,
+    ) -> Result<(), ClientError> {
+        let response = self
+            .upload(
+                "/v1/program".to_owned(),
+                program.into(),
+                "the program upload",
+                progress,
+            )
+            .await?;
+        let accepted: ProgramAccepted = self.json(response, "the program upload").await?;
+        if accepted.accepted {
+            Ok(())
+        } else {
+            Err(ClientError::Protocol(
+                "the runtime answered 200 but did not accept the program".into(),
+            ))
+        }
+    }
+
+    /// `PUT /v1/inputs/{guest_path}`: uploads an input, streamed from a file (or bytes) in
+    /// [`UPLOAD_CHUNK_BYTES`] chunks; at most [`UPLOAD_CHANNEL_CHUNKS`] chunks are in memory.
+    /// The answer carries the bytes stored and their SHA-256.
+    ///
+    /// # Errors
+    /// [`ClientError::Io`] if the file cannot be read (the upload is then aborted, and the
+    /// runtime discards it); [`ClientError::Refused`] with rule `not-input-provider`,
+    /// `input-too-large`, `input-hash-mismatch`, `input-already-provided`, ...
+    pub async fn provide_input(
+        &mut self,
+        guest_path: &str,
+        input: impl Into<Upload>,
+        progress: &mut dyn Progress,
+    ) -> Result<InputReceived, ClientError> {
+        let path = format!("/v1/inputs/{}", percent_encode(guest_path));
+        let during = format!("the upload of {guest_path}");
+        let response = self.upload(path, input.into(), &during, progress).await?;
+        self.json(response, &during).await
+    }
+
+    /// Streams `source` as the body of a `PUT`: reads chunks as the connection takes them
+    /// and reports them to `progress`. The body ends only after the last chunk; if reading
+    /// fails (or this future is dropped), the body is aborted, so the runtime never mistakes
+    /// part of a file for the whole.
+    async fn upload(
+        &mut self,
+        path: String,
+        source: Upload,
+        during: &str,
+        progress: &mut dyn Progress,
+    ) -> Result<Response<Incoming>, ClientError> {
+        // Open the file first: a missing file is reported before anything is sent.
+        let (reader, total) = match source {
+            Upload::File(file_path) => {
+                let file =
+                    tokio::fs::File::open(&file_path)
+                        .await
+                        .map_err(|source| ClientError::Io {
+                            context: "cannot read",
+                            path: file_path.clone(),
+                            source,
+                        })?;
+                let total = file.metadata().await.ok().map(|m| m.len());
+                (Source::File(file, file_path), total)
+            }
+            Upload::Bytes(bytes) => {
+                let total = u64::try_from(bytes.len()).ok();
+                (Source::Bytes(bytes), total)
+            }
+        };
+        let (tx, rx) = mpsc::channel(UPLOAD_CHANNEL_CHUNKS);
+        let request = self.request(Method::PUT, &path, ClientBody::Stream(rx))?;
+        let connection = self.connection().await?;
+        let answered = connection.answered;
+        progress.started(total);
+        let result = {
+            let response = connection.sender.send_request(request);
+            let feed = feed(reader, tx, &mut *progress);
+            tokio::pin!(response);
+            tokio::pin!(feed);
+            let mut fed = false;
+            loop {
+                tokio::select! {
+                    response = &mut response => break Ok(response),
+                    fed_result = &mut feed, if !fed => {
+                        if let Err(e) = fed_result {
+                            break Err(e);
+                        }
+                        fed = true;
+                    }
+                }
+            }
+        };
+        progress.finished();
+        match result {
+            Ok(Ok(response)) => {
+                if let Some(c) = self.connection.as_mut() {
+                    c.answered = true;
+                }
+                Ok(response)
+            }
+            Ok(Err(e)) => {
+                let err = self.exchange_error(answered, &e, during);
+                self.connection = None;
+                Err(err)
+            }
+            Err(e) => {
+                // The body was aborted: this connection is finished.
+                self.connection = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// `POST /v1/run`: starts the run. With `wait`, answers when it has ended, with its
+    /// record and receipt ([`RunResult::Finished`]); without, at once
+    /// ([`RunResult::Started`]), and the outcome shows in [`Client::status`].
+    ///
+    /// # Errors
+    /// [`ClientError::Refused`] with rule `not-starter`, `program-missing`,
+    /// `inputs-missing`, `wrong-state`, `runs-exhausted`, ...
+    pub async fn run(&mut self, wait: bool) -> Result<RunResult, ClientError> {
+        if wait {
+            let response = self.send(Method::POST, "/v1/run", "the run").await?;
+            let finished: Finished = self.json(response, "the run").await?;
+            Ok(RunResult::Finished {
+                record: finished.record,
+                receipt: finished.receipt,
+            })
+        } else {
+            let response = self
+                .send(Method::POST, "/v1/run?detach=true", "starting the run")
+                .await?;
+            let started: Started = self.json(response, "starting the run").await?;
+            Ok(RunResult::Started {
+                run: started.run,
+                state: started.state,
+            })
+        }
+    }
+
+    /// `GET /v1/outputs/{output}`: streams an output (a guest path, `stdout` or `stderr`) to
+    /// `writer` as it arrives, and flushes it. Returns the bytes written.
+    ///
+    /// # Errors
+    /// [`ClientError::Refused`] with rule `not-reader`, `wrong-state`, `unknown-output`,
+    /// `output-not-written`; [`ClientError::Io`] if `writer` fails;
+    /// [`ClientError::Disconnected`] if the download is cut off (what was written is then
+    /// incomplete).
+    pub async fn fetch(
+        &mut self,
+        output: &str,
+        writer: &mut (dyn AsyncWrite + Unpin + Send),
+        progress: &mut dyn Progress,
+    ) -> Result<u64, ClientError> {
+        let path = format!("/v1/outputs/{}", percent_encode(output));
+        let during = format!("the download of {output}");
+        let response = self.send(Method::GET, &path, &during).await?;
+        if !response.status().is_success() {
+            // An error answer is JSON; `json` turns it into the runtime's error.
+            return Err(self
+                .json::<serde_json::Value>(response, &during)
+                .await
+                .err()
+                .unwrap_or_else(|| ClientError::Protocol(format!("{during} failed"))));
+        }
+        let total = hyper::body::Body::size_hint(response.body()).exact();
+        progress.started(total);
+        let mut body = response.into_body();
+        let mut written: u64 = 0;
+        let result = loop {
+            match body.frame().await {
+                None => break Ok(()),
+                Some(Err(e)) => break Err(self.exchange_error(true, &e, &during)),
+                Some(Ok(frame)) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    if let Err(source) = writer.write_all(&data).await {
+                        break Err(ClientError::Io {
+                            context: "cannot write the output to",
+                            path: PathBuf::from(output),
+                            source,
+                        });
+                    }
+                    let n = u64::try_from(data.len()).unwrap_or(u64::MAX);
+                    written = written.saturating_add(n);
+                    progress.advanced(n);
+                }
+            }
+        };
+        progress.finished();
+        if let Err(e) = result {
+            // The rest of the body may still be on the wire: this connection is done.
+            self.connection = None;
+            return Err(e);
+        }
+        writer.flush().await.map_err(|source| ClientError::Io {
+            context: "cannot write the output to",
+            path: PathBuf::from(output),
+            source,
+        })?;
+        Ok(written)
+    }
+
+    /// `GET /v1/receipts`: every receipt signed so far, oldest first (compact JWS; verify
+    /// with [`covenant_runtime::verify_receipt`]).
+    ///
+    /// # Errors
+    /// Any [`ClientError`].
+    pub async fn receipts(&mut self) -> Result<Vec<String>, ClientError> {
+        let response = self.send(Method::GET, "/v1/receipts", "receipts").await?;
+        let receipts: Receipts = self.json(response, "receipts").await?;
+        Ok(receipts.receipts)
+    }
+
+    /// `POST /v1/consent-rerun`: agrees to one more run.
+    ///
+    /// # Errors
+    /// [`ClientError::Refused`] with rule `consent-not-applicable`, `wrong-state`, ...
+    pub async fn consent_rerun(&mut self) -> Result<Agreement, ClientError> {
+        let response = self
+            .send(Method::POST, "/v1/consent-rerun", "the re-run consent")
+            .await?;
+        self.json(response, "the re-run consent").await
+    }
+
+    /// `POST /v1/close`: agrees to end the computation; when every principal has, its data
+    /// is wiped.
+    ///
+    /// # Errors
+    /// [`ClientError::Refused`] with rule `wrong-state` (while a run is going on), ...
+    pub async fn close(&mut self) -> Result<Agreement, ClientError> {
+        let response = self.send(Method::POST, "/v1/close", "closing").await?;
+        self.json(response, "closing").await
+    }
+}
+
+/// Where an upload's bytes come from.
+enum Source {
+    File(tokio::fs::File, PathBuf),
+    Bytes(Bytes),
+}
+
+/// Hands `source` to the body in chunks, then the explicit end. On a read error the body is
+/// aborted (an `Err` chunk) and the error returned. If the connection stops taking chunks
+/// (the runtime answered early), feeding stops quietly: the answer says why.
+async fn feed(
+    source: Source,
+    tx: mpsc::Sender<UploadChunk>,
+    progress: &mut dyn Progress,
+) -> Result<(), ClientError> {
+    match source {
+        Source::Bytes(mut bytes) => {
+            while !bytes.is_empty() {
+                let chunk = bytes.split_to(bytes.len().min(UPLOAD_CHUNK_BYTES));
+                let n = u64::try_from(chunk.len()).unwrap_or(u64::MAX);
+                if tx.send(UploadChunk::Data(chunk)).await.is_err() {
+                    return Ok(());
+                }
+                progress.advanced(n);
+            }
+        }
+        Source::File(mut file, path) => loop {
+            let mut buf = vec![0u8; UPLOAD_CHUNK_BYTES];
+            let n = match file.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(source) => {
+                    let _ = tx
+                        .send(UploadChunk::Failed(std::io::Error::new(
+                            source.kind(),
+                            "reading the upload failed",
+                        )))
+                        .await;
+                    return Err(ClientError::Io {
+                        context: "cannot read",
+                        path,
+                        source,
+                    });
+                }
+            };
+            buf.truncate(n);
+            if tx.send(UploadChunk::Data(Bytes::from(buf))).await.is_err() {
+                return Ok(());
+            }
+            progress.advanced(u64::try_from(n).unwrap_or(u64::MAX));
+        },
+    }
+    let _ = tx.send(UploadChunk::End).await;
+    Ok(())
+}
+
+/// The runtime's error answer as a [`ClientError`].
+fn error_from(status: StatusCode, body: &[u8]) -> ClientError {
+    let Ok(ErrorBody { error, message }) = serde_json::from_slice::<ErrorBody>(body) else {
+        return ClientError::Protocol(format!(
+            "HTTP {status} without the API's error body: {:?}",
+            String::from_utf8_lossy(&body[..body.len().min(200)])
+        ));
+    };
+    if status.is_server_error() {
+        ClientError::Runtime {
+            status: status.as_u16(),
+            message,
+        }
+    } else {
+        ClientError::Refused {
+            status: status.as_u16(),
+            rule: error,
+            message,
+        }
+    }
+}
+
+/// The [`AttestedCertificateError`] inside a rustls certificate error, if the verifier
+/// produced it.
+fn attested_reason(err: &rustls::CertificateError) -> Option<AttestedCertificateError> {
+    match err {
+        rustls::CertificateError::Other(other) => {
+            other.0.downcast_ref::<AttestedCertificateError>().cloned()
+        }
+        _ => None,
+    }
+}
+
+/// The rustls error somewhere in `err`'s source chain (hyper wraps I/O errors, which wrap
+/// rustls errors).
+fn find_rustls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut current: Option<&'a (dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(found) = e.downcast_ref::<rustls::Error>() {
+            return Some(found);
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && let Some(found) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
+        {
+            return Some(found);
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// Percent-encodes a path parameter: every byte but the unreserved ones (RFC 3986), so `/`
+/// becomes `%2F` as the API expects (`/v1/inputs/%2Finput%2Fa.csv`).
+#[must_use]
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_paths_are_encoded_as_the_api_decodes_them() {
+        assert_eq!(percent_encode("/input/a.csv"), "%2Finput%2Fa.csv");
+        assert_eq!(percent_encode("stdout"), "stdout");
+        assert_eq!(percent_encode("/in put/é?#"), "%2Fin%20put%2F%C3%A9%3F%23");
+    }
+
+    #[test]
+    fn error_answers_become_refusals_or_runtime_failures() {
+        let refused = error_from(
+            StatusCode::FORBIDDEN,
+            br#"{"error":"not-reader","message":"carol only"}"#,
+        );
+        assert!(
+            matches!(&refused, ClientError::Refused { status: 403, rule, .. } if rule == "not-reader"),
+            "{refused:?}"
+        );
+        let failed = error_from(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            br#"{"error":"internal","message":"see the log"}"#,
+        );
+        assert!(
+            matches!(failed, ClientError::Runtime { status: 500, .. }),
+            "{failed:?}"
+        );
+        let garbage = error_from(StatusCode::BAD_GATEWAY, b"<html>");
+        assert!(matches!(garbage, ClientError::Protocol(_)), "{garbage:?}");
+    }
+
+    #[test]
+    fn pem_that_is_not_a_certificate_or_key_is_an_identity_error() {
+        let err = Identity::from_pem(b"not pem", b"not pem").unwrap_err();
+        assert!(matches!(err, ClientError::Identity(_)), "{err:?}");
+    }
+}
