@@ -39,6 +39,12 @@ enum Command {
     /// allow-measurement, revoke, audit.
     #[command(subcommand)]
     AttestationService(commands::attestation_service::AttestationServiceCommand),
+    /// Serve computations: a hardened, attested worker process per policy, clients relayed
+    /// by the computation id they name (SNI).
+    Serve(commands::serve::ServeArgs),
+    /// The trusted runtime of one computation, started by `covenant serve` (not by hand).
+    #[command(hide = true)]
+    Worker(commands::serve::WorkerArgs),
     /// Work with run receipts: verify one offline against the policy.
     #[command(subcommand)]
     Receipt(commands::receipt::ReceiptCommand),
@@ -59,6 +65,8 @@ fn main() -> ExitCode {
         Command::Measurement(args) => commands::measurement::run(args),
         Command::AttestationService(cmd) => commands::attestation_service::run(cmd),
         Command::Receipt(cmd) => commands::receipt::run(cmd),
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Worker(args) => commands::serve::run_worker(args),
         Command::Completions(args) => commands::completions::run_completions(args, Cli::command()),
         Command::Man(args) => commands::completions::run_man(args, Cli::command()),
     };
@@ -75,6 +83,7 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .init();
 }

@@ -14,6 +14,7 @@ pub mod measurement;
 pub mod policy;
 pub mod receipt;
 pub mod run;
+pub mod serve;
 
 use std::fmt;
 use std::process::ExitCode;

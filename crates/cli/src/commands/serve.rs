@@ -1,0 +1,141 @@
+//! `covenant serve` (the untrusted host) and `covenant worker` (the trusted runtime it starts,
+//! hidden: only the host runs it). The work lives in `covenant-host`; this module reads the
+//! arguments, prints what happens and picks the exit code.
+//!
+//! Exit codes: 0 when every computation ended cleanly (its principals closed it, or Ctrl-C);
+//! 1 when a worker could not start, or one ended abnormally (crashed, killed, failed); 2 for
+//! a refused argument or policy.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args;
+use covenant_host::hardening::Probe;
+use covenant_host::{Host, HostConfig, HostError, WorkerState};
+
+use super::{EXIT_FAILURE, Exit};
+
+/// The address `serve` listens on by default: loopback only. `covenant client` connects here
+/// by default.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7443";
+
+/// Arguments of `covenant serve`.
+#[derive(Debug, Args)]
+#[command(long_about = "Serve computations: for each policy, start a worker process (the \
+    trusted runtime, hardened with rlimits, no_new_privs and a seccomp allow-list), have it \
+    attested by the attestation service the policy names, and relay clients to it. Clients \
+    connect with TLS and the computation id as the server name (SNI); the host reads only \
+    that name and relays ciphertext. Runs until every computation has been closed by its \
+    principals, or Ctrl-C. See docs/host.md.")]
+pub struct ServeArgs {
+    /// A policy JSON (from `covenant policy build`); repeat for several computations.
+    #[arg(long = "policy", value_name = "FILE", required = true)]
+    pub policies: Vec<PathBuf>,
+    /// Address to accept clients on.
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// The software platform's key (PEM), as `covenant identity new` writes it.
+    #[arg(long, value_name = "FILE")]
+    pub platform_key: PathBuf,
+    /// The software platform's certificate (PEM) [default: the key's path with `.crt`].
+    #[arg(long, value_name = "FILE")]
+    pub platform_cert: Option<PathBuf>,
+    /// The attestation service's URL [default: the one each policy names].
+    #[arg(long, value_name = "URL")]
+    pub attestation_service: Option<String>,
+}
+
+/// Arguments of the hidden `covenant worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The policy JSON.
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// The software platform's certificate (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub platform_cert: PathBuf,
+    /// The software platform's key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub platform_key: PathBuf,
+    /// Try a forbidden system call right after hardening (socket, exec or open), to see the
+    /// filter stop it. For tests and for operators checking a machine.
+    #[arg(long, value_name = "CALL")]
+    pub hardening_probe: Option<Probe>,
+}
+
+/// `covenant serve`.
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let platform_cert = args
+        .platform_cert
+        .clone()
+        .unwrap_or_else(|| args.platform_key.with_extension("crt"));
+    let worker_program =
+        std::env::current_exe().context("finding this executable to start workers with")?;
+    let config = HostConfig {
+        listen: args.listen,
+        policies: args.policies,
+        platform_certificate: platform_cert,
+        platform_key: args.platform_key,
+        attestation_service: args.attestation_service,
+        worker_program,
+        worker_args: vec!["worker".into()],
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: HostConfig) -> anyhow::Result<ExitCode> {
+    let host = match Host::start(config).await {
+        Ok(host) => host,
+        Err(e @ (HostError::Policy { .. } | HostError::DuplicateComputation(_))) => {
+            return Err(Exit::refused(e));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let address = host.local_addr().context("reading the listening address")?;
+    println!("covenant host listening on {address}");
+    for worker in host.workers() {
+        println!(
+            "computation {}: worker pid {} attested and serving",
+            worker.computation, worker.pid
+        );
+    }
+    let shutdown = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // No signal handling: run until the computations end.
+            std::future::pending::<()>().await;
+        }
+    };
+    let ended = host
+        .run(shutdown, |computation, state| {
+            if let WorkerState::Ended { reason, clean } = state {
+                let verdict = if *clean { "ended" } else { "FAILED" };
+                println!("computation {computation}: worker {verdict}: {reason}");
+            }
+        })
+        .await;
+    let abnormal = ended
+        .iter()
+        .filter(|w| matches!(w.state, WorkerState::Ended { clean: false, .. }))
+        .count();
+    println!("covenant host stopped");
+    Ok(if abnormal == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILURE)
+    })
+}
+
+/// `covenant worker`.
+pub fn run_worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let options = covenant_host::worker::WorkerOptions {
+        policy: args.policy,
+        platform_certificate: args.platform_cert,
+        platform_key: args.platform_key,
+        probe: args.hardening_probe,
+    };
+    covenant_host::worker::run(&options)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,559 @@
+//! The host: starts a worker per policy, relays its attestation, routes client connections
+//! to it by SNI, and reports workers that end.
+//!
+//! The host is untrusted. It never holds a key of the computation or sees plaintext: it reads
+//! the ClientHello's server name (which the client sends in clear anyway) and relays bytes.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::os::fd::AsFd as _;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use covenant_attestation_service::AttestationClient;
+use covenant_policy::ValidPolicy;
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::control::{ControlSocket, HostMessage, WorkerMessage};
+use crate::sni;
+
+/// How long a client has to send its ClientHello. Stops a connection that opens and says
+/// nothing (slowloris) from holding a task and a descriptor in the host.
+pub const CLIENT_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a worker has from start to serving (hardening, attestation). A worker that hangs
+/// is killed rather than left half-started.
+pub const WORKER_START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Client connections the host relays at once, over all computations. Each holds two
+/// descriptors and two buffers in the host; the bound stops a connection flood from
+/// exhausting them. Connections over it wait for a slot.
+pub const MAX_RELAYED_CONNECTIONS: usize = 4096;
+
+/// Bytes buffered in each direction of a relayed connection. Large enough that a bulk upload
+/// moves in few system calls.
+pub const RELAY_BUFFER_BYTES: usize = 256 << 10;
+
+/// The longest line of a worker's log the host forwards; longer lines are cut. Bounds what a
+/// worker (trusted, but possibly failing) can make the host buffer.
+const MAX_LOG_LINE_BYTES: usize = 8 << 10;
+
+/// How to start a host.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Where to accept clients.
+    pub listen: SocketAddr,
+    /// The policies, one computation each (JSON, as `covenant policy build` writes them).
+    pub policies: Vec<PathBuf>,
+    /// The software platform's certificate (PEM), handed to each worker.
+    pub platform_certificate: PathBuf,
+    /// The software platform's key (PEM, PKCS#8), handed to each worker.
+    pub platform_key: PathBuf,
+    /// The attestation service's URL, if not the one each policy names.
+    pub attestation_service: Option<String>,
+    /// The worker program (normally this very executable) and the arguments that select the
+    /// worker mode (normally `["worker"]`).
+    pub worker_program: PathBuf,
+    /// See [`HostConfig::worker_program`].
+    pub worker_args: Vec<OsString>,
+}
+
+/// Why the host could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostError {
+    /// A policy file is unreadable or invalid.
+    #[error("policy {path}: {message}")]
+    Policy {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Two policies share a computation id: SNI could not tell them apart.
+    #[error("two policies name the computation {0:?}; each computation needs its own id")]
+    DuplicateComputation(String),
+    /// Listening failed.
+    #[error("listening on {address}: {source}")]
+    Listen {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A worker could not be started, hardened or attested.
+    #[error("computation {computation}: the worker did not start: {message}")]
+    WorkerStart {
+        /// Its computation.
+        computation: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// A worker's state, as the host sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerState {
+    /// Attested and serving.
+    Serving,
+    /// Ended: closed by its principals, stopped, failed or killed.
+    Ended {
+        /// How it ended, in words (exit status or signal, and the worker's own reason).
+        reason: String,
+        /// Whether it ended as it should (every principal closed the computation, or the
+        /// host stopped it).
+        clean: bool,
+    },
+}
+
+/// One computation's worker, as the host sees it.
+#[derive(Debug, Clone)]
+pub struct WorkerInfo {
+    /// The computation id (the SNI it is reached by).
+    pub computation: String,
+    /// The worker's process id.
+    pub pid: u32,
+    /// Its state.
+    pub state: WorkerState,
+}
+
+struct Worker {
+    info: Mutex<WorkerInfo>,
+    control: Arc<ControlSocket>,
+}
+
+type Routes = Arc<Mutex<HashMap<String, Arc<Worker>>>>;
+
+/// A running host: its workers are attested and serving; [`Host::run`] accepts clients.
+pub struct Host {
+    listener: TcpListener,
+    routes: Routes,
+    events: mpsc::UnboundedReceiver<(String, WorkerState)>,
+    events_tx: mpsc::UnboundedSender<(String, WorkerState)>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("listener", &self.listener.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Host {
+    /// Reads and validates every policy, binds the listener, and starts, hardens and attests
+    /// a worker for each policy, concurrently. If any of them fails, the others are stopped
+    /// and the error says which and why.
+    ///
+    /// # Errors
+    /// [`HostError`].
+    pub async fn start(config: HostConfig) -> Result<Host, HostError> {
+        let mut policies = Vec::new();
+        for path in &config.policies {
+            let policy = load_policy(path)?;
+            let id = policy.policy().computation.clone();
+            if policies.iter().any(|(other, _): &(String, _)| *other == id) {
+                return Err(HostError::DuplicateComputation(id));
+            }
+            policies.push((id, path.clone()));
+        }
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| HostError::Listen {
+                address: config.listen,
+                source,
+            })?;
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let config = Arc::new(config);
+        let mut starting = tokio::task::JoinSet::new();
+        for (id, path) in policies {
+            let config = Arc::clone(&config);
+            let events = events_tx.clone();
+            starting.spawn(async move {
+                let started = start_worker(&config, &id, &path, events).await;
+                (id, started)
+            });
+        }
+        let mut routes = HashMap::new();
+        let mut failure = None;
+        while let Some(joined) = starting.join_next().await {
+            match joined {
+                Ok((id, Ok(worker))) => {
+                    routes.insert(id, worker);
+                }
+                Ok((computation, Err(message))) => {
+                    failure.get_or_insert(HostError::WorkerStart {
+                        computation,
+                        message,
+                    });
+                }
+                Err(e) => {
+                    failure.get_or_insert(HostError::WorkerStart {
+                        computation: "?".into(),
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+        if let Some(error) = failure {
+            for worker in routes.values() {
+                let _ = worker.control.send(&HostMessage::Shutdown, None);
+            }
+            return Err(error);
+        }
+        Ok(Host {
+            listener,
+            routes: Arc::new(Mutex::new(routes)),
+            events,
+            events_tx,
+        })
+    }
+
+    /// The address clients connect to.
+    ///
+    /// # Errors
+    /// If the socket has no local address (it always has once bound).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Every worker's computation, process id and state.
+    #[must_use]
+    pub fn workers(&self) -> Vec<WorkerInfo> {
+        let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut workers: Vec<WorkerInfo> = routes
+            .values()
+            .map(|w| w.info.lock().unwrap_or_else(PoisonError::into_inner).clone())
+            .collect();
+        workers.sort_by(|a, b| a.computation.cmp(&b.computation));
+        workers
+    }
+
+    /// Accepts and relays clients until every worker has ended or `shutdown` resolves (then
+    /// the workers are told to stop). Each worker that ends is reported through `on_event`
+    /// (and the log); the others carry on. Returns the final state of every worker.
+    pub async fn run(
+        mut self,
+        shutdown: impl std::future::Future<Output = ()>,
+        mut on_event: impl FnMut(&str, &WorkerState),
+    ) -> Vec<WorkerInfo> {
+        let permits = Arc::new(Semaphore::new(MAX_RELAYED_CONNECTIONS));
+        let mut live = self.workers().iter().filter(|w| w.state == WorkerState::Serving).count();
+        drop(self.events_tx.clone());
+        tokio::pin!(shutdown);
+        while live > 0 {
+            tokio::select! {
+                () = &mut shutdown => {
+                    tracing::info!("shutting down: stopping every worker");
+                    for worker in self.routes.lock().unwrap_or_else(PoisonError::into_inner).values() {
+                        let _ = worker.control.send(&HostMessage::Shutdown, None);
+                    }
+                    // Wait for each worker's exit to be seen, so none outlives the host.
+                    while live > 0 {
+                        match tokio::time::timeout(WORKER_START_TIMEOUT, self.events.recv()).await {
+                            Ok(Some((computation, state))) => {
+                                on_event(&computation, &state);
+                                live -= 1;
+                            }
+                            _ => break,
+                        }
+                    }
+                    break;
+                }
+                event = self.events.recv() => {
+                    let Some((computation, state)) = event else { break };
+                    on_event(&computation, &state);
+                    live -= 1;
+                }
+                accepted = self.listener.accept() => {
+                    let (tcp, peer) = match accepted {
+                        Ok(accepted) => accepted,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accepting a connection failed");
+                            continue;
+                        }
+                    };
+                    let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { break };
+                    let routes = Arc::clone(&self.routes);
+                    tokio::spawn(async move {
+                        if let Err(e) = relay(tcp, &routes).await {
+                            tracing::info!(%peer, error = %e, "connection not relayed");
+                        }
+                        drop(permit);
+                    });
+                }
+            }
+        }
+        self.workers()
+    }
+}
+
+fn load_policy(path: &std::path::Path) -> Result<ValidPolicy, HostError> {
+    let error = |message: String| HostError::Policy {
+        path: path.to_path_buf(),
+        message,
+    };
+    let bytes = std::fs::read(path).map_err(|e| error(e.to_string()))?;
+    let policy = covenant_policy::parse(&bytes).map_err(|e| error(e.to_string()))?;
+    covenant_policy::validate(&policy, time::OffsetDateTime::now_utc())
+        .map_err(|problems| error(format!("not valid: {problems}")))
+}
+
+/// Starts one worker and takes it through attestation to serving.
+async fn start_worker(
+    config: &HostConfig,
+    computation: &str,
+    policy_path: &std::path::Path,
+    events: mpsc::UnboundedSender<(String, WorkerState)>,
+) -> Result<Arc<Worker>, String> {
+    let policy = load_policy(policy_path).map_err(|e| e.to_string())?;
+    let service_url = config
+        .attestation_service
+        .clone()
+        .unwrap_or_else(|| policy.policy().attestation.service.clone());
+    let ca_der = covenant_attest::pem::certificate_from_pem(
+        policy.policy().attestation.ca_certificate.as_bytes(),
+        "the policy's attestation CA certificate",
+    )
+    .map_err(|e| e.to_string())?;
+    let service = AttestationClient::new(&service_url, Some(ca_der.as_ref()))
+        .map_err(|e| format!("the attestation service {service_url}: {e}"))?;
+
+    let (control, worker_end) = ControlSocket::pair().map_err(|e| e.to_string())?;
+    let control = Arc::new(control);
+    let mut child = tokio::process::Command::new(&config.worker_program)
+        .args(&config.worker_args)
+        .arg("--policy")
+        .arg(policy_path)
+        .arg("--platform-cert")
+        .arg(&config.platform_certificate)
+        .arg("--platform-key")
+        .arg(&config.platform_key)
+        .stdin(Stdio::from(worker_end))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", config.worker_program.display()))?;
+    let pid = child.id().unwrap_or(0);
+    tracing::info!(computation, pid, "worker started");
+    if let Some(stderr) = child.stderr.take() {
+        tokio::spawn(forward_log(computation.to_owned(), stderr));
+    }
+
+    let (messages_tx, mut messages) = mpsc::channel::<Result<WorkerMessage, String>>(16);
+    {
+        let control = Arc::clone(&control);
+        std::thread::spawn(move || {
+            loop {
+                let item = match control.recv::<WorkerMessage>() {
+                    Ok(Some((message, _fd))) => Ok(message),
+                    Ok(None) => return,
+                    Err(e) => Err(e.to_string()),
+                };
+                let failed = item.is_err();
+                if messages_tx.blocking_send(item).is_err() || failed {
+                    return;
+                }
+            }
+        });
+    }
+
+    let attested = tokio::time::timeout(
+        WORKER_START_TIMEOUT,
+        attest(&control, &mut messages, &service, computation, &policy),
+    )
+    .await
+    .unwrap_or_else(|_| Err(format!("not serving after {WORKER_START_TIMEOUT:?}")));
+    if let Err(message) = attested {
+        let _ = child.start_kill();
+        let status = child.wait().await.map(describe_exit).unwrap_or_default();
+        return Err(if status.is_empty() {
+            message
+        } else {
+            format!("{message} (the worker {status})")
+        });
+    }
+    tracing::info!(computation, pid, "worker attested and serving");
+
+    let worker = Arc::new(Worker {
+        info: Mutex::new(WorkerInfo {
+            computation: computation.to_owned(),
+            pid,
+            state: WorkerState::Serving,
+        }),
+        control,
+    });
+    let watched = Arc::clone(&worker);
+    let computation = computation.to_owned();
+    tokio::spawn(async move {
+        // The worker's last words, if it said any, then its exit.
+        let mut last = None;
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break status,
+                message = messages.recv(), if last.is_none() => match message {
+                    Some(Ok(WorkerMessage::Closed)) => last = Some(("every principal closed the computation".to_owned(), true)),
+                    Some(Ok(WorkerMessage::Failed { message })) => last = Some((message, false)),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => last = Some((format!("control channel: {e}"), false)),
+                    None => last = Some((String::new(), false)),
+                },
+            }
+        };
+        let exit = status.map(describe_exit).unwrap_or_else(|e| format!("could not be waited for: {e}"));
+        let (said, closed) = last.unwrap_or_default();
+        let clean_exit = exit == "exited with status 0";
+        let clean = clean_exit && (closed || said.is_empty());
+        let reason = if said.is_empty() { exit } else { format!("{said}; the worker {exit}") };
+        if clean {
+            tracing::info!(computation, pid, %reason, "worker ended");
+        } else {
+            tracing::error!(computation, pid, %reason, "worker ended abnormally; the host and the other computations carry on");
+        }
+        let state = WorkerState::Ended { reason, clean };
+        watched.info.lock().unwrap_or_else(PoisonError::into_inner).state = state.clone();
+        let _ = events.send((computation, state));
+    });
+    Ok(worker)
+}
+
+async fn attest(
+    control: &ControlSocket,
+    messages: &mut mpsc::Receiver<Result<WorkerMessage, String>>,
+    service: &AttestationClient,
+    computation: &str,
+    policy: &ValidPolicy,
+) -> Result<(), String> {
+    let mut next = async || match messages.recv().await {
+        Some(Ok(WorkerMessage::Failed { message })) => Err(message),
+        Some(Ok(message)) => Ok(message),
+        Some(Err(e)) => Err(format!("control channel: {e}")),
+        None => Err("the worker exited".to_owned()),
+    };
+    match next().await? {
+        WorkerMessage::Hello {
+            computation: said,
+            policy_hash,
+            measurement,
+        } => {
+            let expected = covenant_attest::Digest(*policy.hash().as_bytes()).to_hex();
+            if said != computation || policy_hash != expected {
+                return Err(format!(
+                    "the worker serves computation {said} with policy hash {policy_hash}, not {computation} with {expected}"
+                ));
+            }
+            tracing::info!(computation, %measurement, "worker hardened; attesting");
+        }
+        other => return Err(format!("expected hello, the worker sent {other:?}")),
+    }
+    let send = |message: &HostMessage| control.send(message, None).map_err(|e| e.to_string());
+    let nonce = match service.nonce().await {
+        Ok(nonce) => nonce,
+        Err(e) => {
+            let message = format!("the attestation service: {e}");
+            let _ = send(&HostMessage::AttestationFailed { message: message.clone() });
+            return Err(message);
+        }
+    };
+    send(&HostMessage::Nonce { nonce: nonce.nonce })?;
+    let request = match next().await? {
+        WorkerMessage::Attest { request } => request,
+        other => return Err(format!("expected an attestation request, the worker sent {other:?}")),
+    };
+    match service.attest(&request).await {
+        Ok(response) => send(&HostMessage::Attested { response })?,
+        Err(e) => {
+            let message = format!("the attestation service refused the worker: {e}");
+            let _ = send(&HostMessage::AttestationFailed { message: message.clone() });
+            return Err(message);
+        }
+    }
+    match next().await? {
+        WorkerMessage::Serving { not_after } => {
+            tracing::info!(computation, %not_after, "attested certificate issued");
+            Ok(())
+        }
+        other => Err(format!("expected serving, the worker sent {other:?}")),
+    }
+}
+
+/// Forwards a worker's log lines to the host's log, each tagged with its computation.
+async fn forward_log(computation: String, stderr: tokio::process::ChildStderr) {
+    use tokio::io::AsyncReadExt as _;
+    let mut lines = tokio::io::BufReader::new(stderr);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let mut bounded = (&mut lines).take(MAX_LOG_LINE_BYTES as u64);
+        match bounded.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&line);
+                eprintln!("[worker {computation}] {}", text.trim_end());
+            }
+        }
+    }
+}
+
+/// Describes how a process ended, in words (`exited with status 0`, `was killed by signal 9
+/// (SIGKILL)`).
+#[must_use]
+pub fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt as _;
+    if let Some(code) = status.code() {
+        return format!("exited with status {code}");
+    }
+    match status.signal() {
+        Some(signal) => {
+            let name = match signal {
+                libc::SIGKILL => " (SIGKILL)",
+                libc::SIGSYS => " (SIGSYS: the seccomp filter stopped a forbidden system call)",
+                libc::SIGSEGV => " (SIGSEGV)",
+                libc::SIGABRT => " (SIGABRT)",
+                libc::SIGTERM => " (SIGTERM)",
+                libc::SIGXFSZ => " (SIGXFSZ: over the file-size limit)",
+                _ => "",
+            };
+            format!("was killed by signal {signal}{name}")
+        }
+        None => format!("ended with {status}"),
+    }
+}
+
+/// Reads the ClientHello, finds the worker, hands it one end of a socket pair and relays.
+async fn relay(mut tcp: TcpStream, routes: &Routes) -> Result<(), String> {
+    let (hello, name) = tokio::time::timeout(CLIENT_HELLO_TIMEOUT, sni::read_client_hello(&mut tcp))
+        .await
+        .map_err(|_| format!("no ClientHello within {CLIENT_HELLO_TIMEOUT:?}"))?
+        .map_err(|e| e.to_string())?;
+    let worker = routes
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&name)
+        .cloned()
+        .ok_or_else(|| format!("no computation {name:?} on this host"))?;
+    if worker.info.lock().unwrap_or_else(PoisonError::into_inner).state != WorkerState::Serving {
+        return Err(format!("the worker for {name} has ended"));
+    }
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| e.to_string())?;
+    let control = Arc::clone(&worker.control);
+    // The send blocks if the worker's queue is full: off the async threads.
+    tokio::task::spawn_blocking(move || control.send(&HostMessage::Connection, Some(theirs.as_fd())))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("handing the connection to the worker for {name}: {e}"))?;
+    ours.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let mut ours = tokio::net::UnixStream::from_std(ours).map_err(|e| e.to_string())?;
+    ours.write_all(&hello).await.map_err(|e| e.to_string())?;
+    let _ = tcp.set_nodelay(true);
+    tokio::io::copy_bidirectional_with_sizes(&mut tcp, &mut ours, RELAY_BUFFER_BYTES, RELAY_BUFFER_BYTES)
+        .await
+        .map_err(|e| format!("relaying for {name}: {e}"))?;
+    Ok(())
+}
