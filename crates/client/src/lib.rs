@@ -36,6 +36,7 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde::de::DeserializeOwned;
+use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -524,7 +525,7 @@ impl Client {
         program: impl Into<Upload>,
         progress: &mut dyn Progress,
     ) -> Result<(), ClientError> {
-        let response = self
+        let (response, _) = self
             .upload(
                 "/v1/program".to_owned(),
                 program.into(),
@@ -558,8 +559,22 @@ impl Client {
     ) -> Result<InputReceived, ClientError> {
         let path = format!("/v1/inputs/{}", percent_encode(guest_path));
         let during = format!("the upload of {guest_path}");
-        let response = self.upload(path, input.into(), &during, progress).await?;
-        self.json(response, &during).await
+        let (response, sent) = self.upload(path, input.into(), &during, progress).await?;
+        let received: InputReceived = self.json(response, &during).await?;
+        // The runtime's account of what it stored must be what we sent.
+        match sent {
+            Some(sent) if sent.bytes == received.bytes && sent.sha256 == received.sha256 => {
+                Ok(received)
+            }
+            Some(sent) => Err(ClientError::Protocol(format!(
+                "the runtime says it stored {} bytes with SHA-256 {} for {guest_path}, but \
+                 {} bytes with SHA-256 {} were sent",
+                received.bytes, received.sha256, sent.bytes, sent.sha256
+            ))),
+            None => Err(ClientError::Protocol(format!(
+                "the runtime accepted {guest_path} before the whole upload was sent"
+            ))),
+        }
     }
 
     /// Streams `source` as the body of a `PUT`: reads chunks as the connection takes them
@@ -572,7 +587,7 @@ impl Client {
         source: Upload,
         during: &str,
         progress: &mut dyn Progress,
-    ) -> Result<Response<Incoming>, ClientError> {
+    ) -> Result<(Response<Incoming>, Option<Sent>), ClientError> {
         // Open the file first: a missing file is reported before anything is sent.
         let (reader, total) = match source {
             Upload::File(file_path) => {
@@ -602,28 +617,30 @@ impl Client {
             let feed = feed(reader, tx, &mut *progress);
             tokio::pin!(response);
             tokio::pin!(feed);
-            let mut fed = false;
+            let mut sent = None;
             loop {
                 tokio::select! {
-                    response = &mut response => break Ok(response),
-                    fed_result = &mut feed, if !fed => {
-                        if let Err(e) = fed_result {
-                            break Err(e);
+                    // The feed finishes in the same poll in which it hands over the end of
+                    // the body, so a runtime that has read the whole body finds it finished.
+                    response = &mut response => break Ok((response, sent)),
+                    fed = &mut feed, if sent.is_none() => {
+                        match fed {
+                            Ok(fed) => sent = Some(fed),
+                            Err(e) => break Err(e),
                         }
-                        fed = true;
                     }
                 }
             }
         };
         progress.finished();
         match result {
-            Ok(Ok(response)) => {
+            Ok((Ok(response), sent)) => {
                 if let Some(c) = self.connection.as_mut() {
                     c.answered = true;
                 }
-                Ok(response)
+                Ok((response, sent.flatten()))
             }
-            Ok(Err(e)) => {
+            Ok((Err(e), _)) => {
                 let err = self.exchange_error(answered, &e, during);
                 self.connection = None;
                 Err(err)
@@ -766,22 +783,33 @@ enum Source {
     Bytes(Bytes),
 }
 
-/// Hands `source` to the body in chunks, then the explicit end. On a read error the body is
-/// aborted (an `Err` chunk) and the error returned. If the connection stops taking chunks
-/// (the runtime answered early), feeding stops quietly: the answer says why.
+/// What an upload sent, whole: to compare with the runtime's account.
+struct Sent {
+    bytes: u64,
+    sha256: String,
+}
+
+/// Hands `source` to the body in chunks, then the explicit end, and returns what was sent.
+/// On a read error the body is aborted (an `Err` chunk) and the error returned. If the
+/// connection stops taking chunks (the runtime answered early), feeding stops quietly with
+/// `None`: the answer says why.
 async fn feed(
     source: Source,
     tx: mpsc::Sender<UploadChunk>,
     progress: &mut dyn Progress,
-) -> Result<(), ClientError> {
+) -> Result<Option<Sent>, ClientError> {
+    let mut hasher = Sha256::new();
+    let mut bytes_sent: u64 = 0;
     match source {
         Source::Bytes(mut bytes) => {
             while !bytes.is_empty() {
                 let chunk = bytes.split_to(bytes.len().min(UPLOAD_CHUNK_BYTES));
                 let n = u64::try_from(chunk.len()).unwrap_or(u64::MAX);
+                hasher.update(&chunk);
                 if tx.send(UploadChunk::Data(chunk)).await.is_err() {
-                    return Ok(());
+                    return Ok(None);
                 }
+                bytes_sent = bytes_sent.saturating_add(n);
                 progress.advanced(n);
             }
         }
@@ -805,14 +833,22 @@ async fn feed(
                 }
             };
             buf.truncate(n);
+            hasher.update(&buf);
             if tx.send(UploadChunk::Data(Bytes::from(buf))).await.is_err() {
-                return Ok(());
+                return Ok(None);
             }
-            progress.advanced(u64::try_from(n).unwrap_or(u64::MAX));
+            let n = u64::try_from(n).unwrap_or(u64::MAX);
+            bytes_sent = bytes_sent.saturating_add(n);
+            progress.advanced(n);
         },
     }
-    let _ = tx.send(UploadChunk::End).await;
-    Ok(())
+    if tx.send(UploadChunk::End).await.is_err() {
+        return Ok(None);
+    }
+    Ok(Some(Sent {
+        bytes: bytes_sent,
+        sha256: hex::encode(hasher.finalize()),
+    }))
 }
 
 /// The runtime's error answer as a [`ClientError`].

@@ -276,3 +276,19 @@ async fn an_unusable_identity_is_named() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn a_runtime_that_misreports_a_stored_input_is_a_protocol_error() {
+    let (s, addr) = truncating_server(
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 109\r\n\r\n{\"path\":\"/input/a.csv\",\"bytes\":1,\"sha256\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+    )
+    .await;
+    let mut client = Client::connect(&s.policy, &s.alice.identity, &addr.to_string())
+        .await
+        .unwrap();
+    let err = client
+        .provide_input("/input/a.csv", b"1".to_vec(), &mut NoProgress)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Protocol(_)), "{err:?}");
+}
