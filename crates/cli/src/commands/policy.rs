@@ -35,7 +35,7 @@ pub enum PolicyCommand {
         .wasm, the attestation CA certificate); the JSON embeds the certificates and the \
         program's SHA-256. The measurement \"self\" becomes this build's measurement (see \
         `covenant measurement`). The result is checked like `covenant policy check` before it \
-        is written; an invalid policy is not written. See examples/policy/policy.toml."
+        is written; an invalid policy is not written. See docs/policy-example/policy.toml."
     )]
     Build(BuildArgs),
     /// Check a policy: list every problem, or summarise it with its hash.

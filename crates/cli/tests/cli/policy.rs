@@ -1,5 +1,5 @@
 //! `covenant policy build|check|hash` and `covenant measurement`, driven through the real binary
-//! on the annotated example source (`examples/policy/policy.toml`) with identities made here.
+//! on the annotated example source (`docs/policy-example/policy.toml`) with identities made here.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers may panic on broken fixtures
 
 use std::path::{Path, PathBuf};
@@ -9,7 +9,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-const EXAMPLE_SOURCE: &str = include_str!("../../../../examples/policy/policy.toml");
+const EXAMPLE_SOURCE: &str = include_str!("../../../../docs/policy-example/policy.toml");
 const EXAMPLE_EXPIRES: &str = "expires = \"2027-06-01T00:00:00Z\"";
 const WASM: &[u8] = b"\0asm\x01\0\0\0";
 

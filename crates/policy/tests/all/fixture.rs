@@ -1,4 +1,4 @@
-//! The example policy, built from `examples/policy/policy.toml` with identities made here.
+//! The example policy, built from `docs/policy-example/policy.toml` with identities made here.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -9,10 +9,10 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 /// The annotated example source, exactly as committed.
-pub const EXAMPLE_SOURCE: &str = include_str!("../../../../examples/policy/policy.toml");
+pub const EXAMPLE_SOURCE: &str = include_str!("../../../../docs/policy-example/policy.toml");
 
 /// The sample data the example pins by SHA-256.
-pub const EXAMPLE_DATA_A: &[u8] = include_bytes!("../../../../examples/policy/data/a.csv");
+pub const EXAMPLE_DATA_A: &[u8] = include_bytes!("../../../../docs/policy-example/data/a.csv");
 
 /// "Now" for every test: before the example's expiry (2027-06-01), after the certificates'
 /// start.

@@ -1,5 +1,5 @@
 //! Integration tests of covenant-policy: one binary (see STYLE.md), one module per concern.
-//! Every test works on the annotated example source, `examples/policy/policy.toml`, built
+//! Every test works on the annotated example source, `docs/policy-example/policy.toml`, built
 //! with freshly made identities (see `fixture`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on broken fixtures
 
