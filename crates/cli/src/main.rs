@@ -45,6 +45,8 @@ enum Command {
     /// The trusted runtime of one computation, started by `covenant serve` (not by hand).
     #[command(hide = true)]
     Worker(commands::serve::WorkerArgs),
+    /// Act as a principal: connect to the attested runtime and provide, run, fetch, close.
+    Client(commands::client::ClientArgs),
     /// Work with run receipts: verify one offline against the policy.
     #[command(subcommand)]
     Receipt(commands::receipt::ReceiptCommand),
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         Command::Policy(cmd) => commands::policy::run(cmd),
         Command::Measurement(args) => commands::measurement::run(args),
         Command::AttestationService(cmd) => commands::attestation_service::run(cmd),
+        Command::Client(args) => commands::client::run(args),
         Command::Receipt(cmd) => commands::receipt::run(cmd),
         Command::Serve(args) => commands::serve::run(args),
         Command::Worker(args) => commands::serve::run_worker(args),

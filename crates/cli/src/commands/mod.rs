@@ -4,9 +4,12 @@
 //! - `0` success, or the guest's own exit code for `covenant run`;
 //! - `1` an operational error (a file that cannot be read, a network failure);
 //! - `2` refused input: bad command line, an invalid policy, a refused module or artifact;
+//! - `3` `covenant client`: the runtime refused the request (the rule is printed);
+//! - `4` `covenant client`: the server is not the runtime the policy names;
 //! - `134` the guest trapped or exceeded a limit (`covenant run`).
 
 pub mod attestation_service;
+pub mod client;
 pub mod compile;
 pub mod completions;
 pub mod identity;
