@@ -40,6 +40,11 @@ pub const WORKER_ASYNC_THREADS: usize = 2;
 /// task. Bounds what a host flooding the worker with messages can make it hold.
 const CONTROL_QUEUE: usize = 64;
 
+/// How long a closed computation's worker waits for its open connections to end before it
+/// exits: the answer to the last principal's `close` is still on its way when the computation
+/// closes, and exiting at once would cut it off. Bounds what an idle client can hold it up.
+pub const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What the worker is started with.
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -198,17 +203,25 @@ async fn serve(
     tracing::info!(%computation, "attested; serving");
 
     // 5. Connections, until closed or told to stop.
+    let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             () = server.closed() => {
+                // Let the connections finish what they are sending (the answer to the last
+                // `close` among them), for a while.
+                let drained = async { while connections.join_next().await.is_some() {} };
+                if tokio::time::timeout(CLOSE_GRACE, drained).await.is_err() {
+                    tracing::info!(%computation, "connections still open after {CLOSE_GRACE:?}; closing them");
+                }
                 send(&WorkerMessage::Closed)?;
                 tracing::info!(%computation, "every principal closed the computation");
                 return Ok(());
             }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
             message = incoming.recv() => match message {
                 Some(Ok((HostMessage::Connection, Some(fd)))) => {
                     let server = server.clone();
-                    tokio::spawn(async move {
+                    connections.spawn(async move {
                         match connection(fd) {
                             Ok(stream) => {
                                 if let Err(e) = server.serve_connection(stream).await {
