@@ -3,7 +3,9 @@
 mod attestation_service;
 mod client;
 mod completions;
+mod demo;
 mod policy;
 mod receipt;
 mod sandbox;
+mod serve;
 mod wasi_fs;

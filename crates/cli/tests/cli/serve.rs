@@ -1,0 +1,921 @@
+//! `covenant serve`, `covenant worker` and `covenant client` through the real binaries on
+//! loopback: a real attestation service, a host with one worker per policy, and the principals
+//! as separate `covenant client` processes.
+//!
+//! Each test builds its own [`Deployment`] in a temporary directory: identities, an initialised
+//! attestation service (SQLite) that accepts this very binary's measurement, the policies, and
+//! a running `covenant serve`. Everything is a child process killed when the test ends.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers may panic on broken fixtures
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::os::unix::process::ExitStatusExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use covenant_guests::Guest;
+
+const BIN: &str = env!("CARGO_BIN_EXE_covenant");
+
+/// The principals of every policy here: two data providers and the program provider, who
+/// starts the run.
+const PRINCIPALS: [&str; 3] = ["hospital-a", "hospital-b", "researcher"];
+
+/// How long anything here may take before the test gives up (a bound on a hang, not a
+/// performance assertion).
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn covenant_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("the covenant binary runs")
+}
+
+fn ok(output: Output, what: &str) -> Output {
+    assert!(
+        output.status.success(),
+        "{what}: {}\nstdout: {}\nstderr: {}",
+        output.status,
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    output
+}
+
+/// Polls `condition` until it holds; panics with `what` after [`PATIENCE`].
+fn poll<T>(what: &str, mut condition: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = condition() {
+            return value;
+        }
+        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits for `child` to exit.
+fn wait_exit(child: &mut Child, what: &str) -> ExitStatus {
+    poll(what, || child.try_wait().unwrap())
+}
+
+/// Sends `signal` (`-9`, `-INT`) to a process this test started (directly or through the
+/// host it started).
+fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+/// Lines a child writes, collected by a reader thread.
+#[derive(Default)]
+struct Lines {
+    lines: Mutex<(Vec<String>, bool)>,
+    changed: Condvar,
+}
+
+impl Lines {
+    fn collect(stream: impl std::io::Read + Send + 'static) -> Arc<Lines> {
+        let lines = Arc::new(Lines::default());
+        let collected = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                collected.lines.lock().unwrap().0.push(line);
+                collected.changed.notify_all();
+            }
+            collected.lines.lock().unwrap().1 = true;
+            collected.changed.notify_all();
+        });
+        lines
+    }
+
+    fn all(&self) -> String {
+        self.lines.lock().unwrap().0.join("\n")
+    }
+
+    /// The first line (from index `from`) that `matches`, and its index; panics if the
+    /// stream ends or [`PATIENCE`] passes first.
+    fn wait_for(&self, from: usize, what: &str, matches: impl Fn(&str) -> bool) -> (usize, String) {
+        let start = Instant::now();
+        let mut guard = self.lines.lock().unwrap();
+        loop {
+            if let Some((i, line)) = guard
+                .0
+                .iter()
+                .enumerate()
+                .skip(from)
+                .find(|(_, l)| matches(l))
+            {
+                return (i, line.clone());
+            }
+            assert!(
+                !guard.1,
+                "the stream ended before {what}:\n{}",
+                guard.0.join("\n")
+            );
+            let left = PATIENCE
+                .checked_sub(start.elapsed())
+                .unwrap_or_else(|| panic!("timed out waiting for {what}:\n{}", guard.0.join("\n")));
+            guard = self.changed.wait_timeout(guard, left).unwrap().0;
+        }
+    }
+}
+
+/// A child process killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A running `covenant serve`.
+struct Serve {
+    child: Killed,
+    address: String,
+    /// Computation id → worker pid, as `serve` printed them.
+    pids: HashMap<String, u32>,
+    stdout: Arc<Lines>,
+    stderr: Arc<Lines>,
+}
+
+impl Serve {
+    /// Waits for `serve` to print that `computation`'s worker ended, and returns the line.
+    fn wait_ended(&self, computation: &str) -> String {
+        let prefix = format!("computation {computation}: worker ");
+        self.stdout
+            .wait_for(0, &format!("the end of {computation}"), |l| {
+                l.starts_with(&prefix)
+                    && (l.contains("worker ended:") || l.contains("worker FAILED:"))
+            })
+            .1
+    }
+
+    fn wait_exit(&mut self) -> ExitStatus {
+        wait_exit(&mut self.child.0, "covenant serve to exit")
+    }
+
+    fn logs(&self) -> String {
+        format!(
+            "serve stdout:\n{}\nserve stderr:\n{}",
+            self.stdout.all(),
+            self.stderr.all()
+        )
+    }
+}
+
+/// What a policy of the deployment differs in.
+#[derive(Clone)]
+struct Spec {
+    computation: &'static str,
+    program: Guest,
+    max_bytes: &'static str,
+    timeout: &'static str,
+    required: bool,
+}
+
+impl Spec {
+    fn psi(computation: &'static str) -> Spec {
+        Spec {
+            computation,
+            program: covenant_guests::PRIVATE_SET_INTERSECTION,
+            max_bytes: "8MiB",
+            timeout: "60s",
+            required: true,
+        }
+    }
+}
+
+/// Identities, an attestation service, policies and a host, in a temporary directory.
+struct Deployment {
+    dir: tempfile::TempDir,
+    service_url: String,
+    serve: Option<Serve>,
+    _service: Killed,
+}
+
+impl Deployment {
+    fn new() -> Deployment {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for name in PRINCIPALS.iter().chain(&["platform"]) {
+            ok(
+                covenant_in(root, &["identity", "new", name, "--dir", "ids"]),
+                "identity new",
+            );
+        }
+        ok(
+            covenant_in(
+                root,
+                &["attestation-service", "init", "--dir", "attestation"],
+            ),
+            "attestation-service init",
+        );
+        ok(
+            covenant_in(
+                root,
+                &[
+                    "attestation-service",
+                    "enroll-platform",
+                    "--dir",
+                    "attestation",
+                    "laptop",
+                    "ids/platform.crt",
+                ],
+            ),
+            "enroll-platform",
+        );
+        let measurement = measurement(root);
+        ok(
+            covenant_in(
+                root,
+                &[
+                    "attestation-service",
+                    "allow-measurement",
+                    "--dir",
+                    "attestation",
+                    "laptop",
+                    &measurement,
+                ],
+            ),
+            "allow-measurement",
+        );
+        let mut child = Command::new(BIN)
+            .current_dir(root)
+            .args([
+                "attestation-service",
+                "serve",
+                "--dir",
+                "attestation",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let service = Killed(child);
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let service_url = line.trim().rsplit(' ').next().unwrap().to_owned();
+        assert!(service_url.starts_with("http://127.0.0.1:"), "{line}");
+        Deployment {
+            dir,
+            service_url,
+            serve: None,
+            _service: service,
+        }
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Builds `NAME.json` from a policy source like the private-set-intersection example's.
+    fn policy(&self, name: &str, spec: &Spec) -> PathBuf {
+        let root = self.root();
+        let wasm = format!("{}.wasm", spec.program.name);
+        std::fs::write(root.join(&wasm), spec.program.bytes()).unwrap();
+        let expires =
+            covenant_policy::format_utc(time::OffsetDateTime::now_utc() + time::Duration::days(1));
+        let input = |who: &str| {
+            format!(
+                "[[inputs]]\npath = \"/input/{who}.txt\"\nprovider = \"{who}\"\n\
+                 max_bytes = \"{}\"\nrequired = {}\n\n",
+                spec.max_bytes, spec.required
+            )
+        };
+        let source = format!(
+            "computation = \"{computation}\"\n\
+             expires = \"{expires}\"\n\n\
+             [principals]\n\
+             hospital-a = {{ certificate = \"ids/hospital-a.crt\" }}\n\
+             hospital-b = {{ certificate = \"ids/hospital-b.crt\" }}\n\
+             researcher = {{ certificate = \"ids/researcher.crt\" }}\n\n\
+             [program]\nfile = \"{wasm}\"\nprovider = \"researcher\"\n\n\
+             {a}{b}\
+             [[outputs]]\npath = \"/output/shared.txt\"\n\
+             readers = [\"hospital-a\", \"hospital-b\", \"researcher\"]\n\n\
+             [[outputs]]\npath = \"stdout\"\n\
+             readers = [\"hospital-a\", \"hospital-b\", \"researcher\"]\n\n\
+             [runs]\nstarters = [\"researcher\"]\nmax = 1\nrerun_consent = \"never\"\n\n\
+             [execution]\nstrategy = \"jit\"\nmax_memory = \"256MiB\"\n\
+             timeout = \"{timeout}\"\nmax_output = \"1KiB\"\nclock = false\nrandom = false\n\n\
+             [attestation]\nservice = \"{url}\"\nca_certificate = \"attestation/ca.crt\"\n\n\
+             [attestation.measurements]\nsoftware = [\"self\"]\n",
+            computation = spec.computation,
+            a = input("hospital-a"),
+            b = input("hospital-b"),
+            timeout = spec.timeout,
+            url = self.service_url,
+        );
+        let toml = format!("{name}.toml");
+        let json = format!("{name}.json");
+        std::fs::write(root.join(&toml), source).unwrap();
+        ok(
+            covenant_in(root, &["policy", "build", &toml, "-o", &json]),
+            "policy build",
+        );
+        root.join(json)
+    }
+
+    /// Starts `covenant serve` with these policies and waits until every worker serves.
+    fn serve(&mut self, policies: &[&Path]) -> &mut Serve {
+        let mut command = Command::new(BIN);
+        command.current_dir(self.root()).arg("serve");
+        for policy in policies {
+            command.arg("--policy").arg(policy);
+        }
+        let mut child = command
+            .args([
+                "--platform-key",
+                "ids/platform.key",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = Lines::collect(child.stdout.take().unwrap());
+        let stderr = Lines::collect(child.stderr.take().unwrap());
+        let child = Killed(child);
+        let (_, line) = stdout.wait_for(0, "the listening address", |l| {
+            l.starts_with("covenant host listening on ")
+        });
+        let address = line.rsplit(' ').next().unwrap().to_owned();
+        let mut pids = HashMap::new();
+        let mut from = 0;
+        while pids.len() < policies.len() {
+            let (i, line) = stdout.wait_for(from, "every worker serving", |l| {
+                l.ends_with("attested and serving")
+            });
+            // "computation ID: worker pid N attested and serving"
+            let words: Vec<&str> = line.split(' ').collect();
+            let id = words[1].trim_end_matches(':').to_owned();
+            pids.insert(id, words[4].parse().unwrap());
+            from = i + 1;
+        }
+        self.serve = Some(Serve {
+            child,
+            address,
+            pids,
+            stdout,
+            stderr,
+        });
+        self.serve.as_mut().unwrap()
+    }
+
+    fn host(&self) -> &Serve {
+        self.serve.as_ref().expect("serve started")
+    }
+
+    /// `covenant client` as `who` with `policy`, not yet run.
+    fn client_command(&self, policy: &Path, who: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .current_dir(self.root())
+            .arg("client")
+            .arg("--policy")
+            .arg(policy)
+            .args([
+                "--cert",
+                &format!("ids/{who}.crt"),
+                "--key",
+                &format!("ids/{who}.key"),
+                "--host",
+                &self.host().address,
+            ])
+            .args(args);
+        command
+    }
+
+    fn client(&self, policy: &Path, who: &str, args: &[&str]) -> Output {
+        self.client_command(policy, who, args).output().unwrap()
+    }
+
+    /// A client action that must succeed.
+    fn client_ok(&self, policy: &Path, who: &str, args: &[&str]) -> Output {
+        let output = self.client(policy, who, args);
+        assert!(
+            output.status.success(),
+            "client {who} {args:?}: {}\nstdout: {}\nstderr: {}\n{}",
+            output.status,
+            text(&output.stdout),
+            text(&output.stderr),
+            self.host().logs()
+        );
+        output
+    }
+
+    /// `client status --json` as `who`.
+    fn status(&self, policy: &Path, who: &str) -> serde_json::Value {
+        let output = self.client_ok(policy, who, &["--json", "status"]);
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    /// Writes `ids` one per line to `name` in the deployment's directory.
+    fn ids_file(&self, name: &str, ids: &BTreeSet<String>) -> String {
+        let mut body = String::new();
+        for id in ids {
+            body.push_str(id);
+            body.push('\n');
+        }
+        std::fs::write(self.root().join(name), body).unwrap();
+        name.to_owned()
+    }
+
+    /// The whole flow of a private set intersection on `policy`: both hospitals provide
+    /// their lists (made from `seed`), the researcher the program and the run, and every
+    /// principal fetches the count, which must be the intersection's size. Returns it.
+    fn psi_flow(&self, policy: &Path, seed: usize) -> usize {
+        let a: BTreeSet<String> = (0..2000)
+            .step_by(2 + seed)
+            .map(|i| format!("patient-{i:05}"))
+            .collect();
+        let b: BTreeSet<String> = (0..2000)
+            .step_by(3 + seed)
+            .map(|i| format!("patient-{i:05}"))
+            .collect();
+        let expected = a.intersection(&b).count();
+        let tag = policy.file_stem().unwrap().to_str().unwrap().to_owned();
+        let a_file = self.ids_file(&format!("{tag}-a.txt"), &a);
+        let b_file = self.ids_file(&format!("{tag}-b.txt"), &b);
+        let wasm = format!("{}.wasm", covenant_guests::PRIVATE_SET_INTERSECTION.name);
+        self.client_ok(policy, "researcher", &["provide-program", &wasm]);
+        self.client_ok(
+            policy,
+            "hospital-a",
+            &["provide-input", "/input/hospital-a.txt", &a_file],
+        );
+        self.client_ok(
+            policy,
+            "hospital-b",
+            &["provide-input", "/input/hospital-b.txt", &b_file],
+        );
+        let run = self.client_ok(policy, "researcher", &["run", "--wait"]);
+        assert!(
+            text(&run.stdout).contains("exited with code 0"),
+            "{}",
+            text(&run.stdout)
+        );
+        for who in PRINCIPALS {
+            let out = format!("{tag}-shared-{who}.txt");
+            self.client_ok(policy, who, &["fetch", "/output/shared.txt", "-o", &out]);
+            let count = std::fs::read_to_string(self.root().join(&out)).unwrap();
+            assert_eq!(count.trim(), expected.to_string(), "{who}'s count");
+        }
+        expected
+    }
+}
+
+/// This binary's measurement, as `covenant measurement` prints it.
+fn measurement(dir: &Path) -> String {
+    let output = ok(covenant_in(dir, &["measurement"]), "measurement");
+    let line = text(&output.stdout);
+    let hex = line
+        .lines()
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_owned();
+    assert_eq!(hex.len(), 64, "{line}");
+    hex
+}
+
+fn policy_hash(dir: &Path, policy: &Path) -> String {
+    let output = ok(
+        covenant_in(dir, &["policy", "hash", policy.to_str().unwrap()]),
+        "policy hash",
+    );
+    text(&output.stdout)
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn three_principals_provide_run_fetch_verify_the_receipt_and_close() {
+    let mut deployment = Deployment::new();
+    let policy = deployment.policy("policy", &Spec::psi("shared-patients"));
+    deployment.serve(&[&policy]);
+    let shared = deployment.psi_flow(&policy, 0);
+    assert!(shared > 0);
+
+    deployment.client_ok(&policy, "researcher", &["receipt", "-o", "r.jws"]);
+    let verify = ok(
+        covenant_in(
+            deployment.root(),
+            &["receipt", "verify", "--policy", "policy.json", "r.jws"],
+        ),
+        "receipt verify",
+    );
+    assert!(
+        text(&verify.stdout).contains("shared-patients"),
+        "{}",
+        text(&verify.stdout)
+    );
+
+    let stdout = deployment.client_ok(&policy, "hospital-b", &["fetch", "stdout"]);
+    assert_eq!(
+        text(&stdout.stdout).trim(),
+        format!("shared patients: {shared}")
+    );
+
+    for who in PRINCIPALS {
+        deployment.client_ok(&policy, who, &["close"]);
+    }
+    let host = deployment.serve.as_mut().unwrap();
+    let ended = host.wait_ended("shared-patients");
+    assert!(
+        ended.contains("worker ended: every principal closed the computation"),
+        "{ended}\n{}",
+        host.logs()
+    );
+    let status = host.wait_exit();
+    assert_eq!(status.code(), Some(0), "{}", host.logs());
+}
+
+#[test]
+fn a_killed_worker_is_reported_and_the_other_computation_carries_on() {
+    let mut deployment = Deployment::new();
+    let spinning = deployment.policy(
+        "spinning",
+        &Spec {
+            computation: "spinning",
+            program: covenant_guests::SPIN,
+            max_bytes: "1KiB",
+            timeout: "1h",
+            required: false,
+        },
+    );
+    let other = deployment.policy("other", &Spec::psi("other"));
+    deployment.serve(&[&spinning, &other]);
+    let wasm = format!("{}.wasm", covenant_guests::SPIN.name);
+    deployment.client_ok(&spinning, "researcher", &["provide-program", &wasm]);
+    let run = deployment
+        .client_command(&spinning, "researcher", &["run", "--wait"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut run = Killed(run);
+    poll("the spinning run to start", || {
+        let status = deployment.status(&spinning, "hospital-a");
+        (status["state"] == "running").then_some(())
+    });
+
+    let pid = deployment.host().pids["spinning"];
+    signal(pid, "-9");
+
+    let status = wait_exit(&mut run.0, "the waiting client to exit");
+    let mut stderr = String::new();
+    run.0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("was lost during the run"), "{stderr}");
+
+    let ended = deployment.host().wait_ended("spinning");
+    assert_eq!(
+        ended,
+        "computation spinning: worker FAILED: was killed by signal 9 (SIGKILL)",
+        "{}",
+        deployment.host().logs()
+    );
+    // The host still serves the other computation, start to end.
+    deployment.psi_flow(&other, 1);
+    // And refuses the ended one: the client cannot reach it.
+    let gone = deployment.client(&spinning, "hospital-a", &["status"]);
+    assert_eq!(gone.status.code(), Some(1), "{}", text(&gone.stderr));
+
+    for who in PRINCIPALS {
+        deployment.client_ok(&other, who, &["close"]);
+    }
+    let host = deployment.serve.as_mut().unwrap();
+    assert!(
+        host.wait_ended("other").contains("worker ended:"),
+        "{}",
+        host.logs()
+    );
+    // One computation failed: the host's exit says so.
+    assert_eq!(host.wait_exit().code(), Some(1), "{}", host.logs());
+}
+
+#[test]
+fn two_computations_on_one_host_are_separate() {
+    let mut deployment = Deployment::new();
+    let a = deployment.policy("study-a", &Spec::psi("study-a"));
+    // B differs from A in more than its id (else A under B's id would be B).
+    let b = deployment.policy(
+        "study-b",
+        &Spec {
+            max_bytes: "7MiB",
+            ..Spec::psi("study-b")
+        },
+    );
+    // Policy A's content under B's computation id: it reaches B's worker by SNI, but B's
+    // attested certificate names B's policy hash, not this one.
+    let source = std::fs::read_to_string(deployment.root().join("study-a.toml")).unwrap();
+    std::fs::write(
+        deployment.root().join("a-as-b.toml"),
+        source.replace("computation = \"study-a\"", "computation = \"study-b\""),
+    )
+    .unwrap();
+    ok(
+        covenant_in(
+            deployment.root(),
+            &["policy", "build", "a-as-b.toml", "-o", "a-as-b.json"],
+        ),
+        "policy build",
+    );
+    deployment.serve(&[&a, &b]);
+    let host = deployment.host();
+    assert_ne!(host.pids["study-a"], host.pids["study-b"]);
+
+    let a_as_b = deployment.root().join("a-as-b.json");
+    let b_hash = policy_hash(deployment.root(), &b);
+    let a_as_b_hash = policy_hash(deployment.root(), &a_as_b);
+    assert_ne!(b_hash, a_as_b_hash);
+    let refused = deployment.client(&a_as_b, "hospital-a", &["status"]);
+    let stderr = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "serves policy {b_hash}, not this policy ({a_as_b_hash})"
+        )),
+        "{stderr}"
+    );
+
+    // What hospital-a gives A is not in B.
+    std::fs::write(
+        deployment.root().join("a-only.txt"),
+        "patient-1\npatient-2\n",
+    )
+    .unwrap();
+    deployment.client_ok(
+        &a,
+        "hospital-a",
+        &["provide-input", "/input/hospital-a.txt", "a-only.txt"],
+    );
+    let wasm = format!("{}.wasm", covenant_guests::PRIVATE_SET_INTERSECTION.name);
+    deployment.client_ok(&a, "researcher", &["provide-program", &wasm]);
+    let in_a = deployment.status(&a, "hospital-a");
+    assert_eq!(in_a["inputs"][0]["provided"], true, "{in_a}");
+    assert_eq!(in_a["program_provided"], true, "{in_a}");
+    let in_b = deployment.status(&b, "hospital-a");
+    assert_eq!(in_b["computation"], "study-b");
+    assert_eq!(in_b["inputs"][0]["provided"], false, "{in_b}");
+    assert_eq!(in_b["program_provided"], false, "{in_b}");
+    let no_output = deployment.client(
+        &b,
+        "hospital-a",
+        &["fetch", "/output/shared.txt", "-o", "x"],
+    );
+    assert_eq!(
+        no_output.status.code(),
+        Some(3),
+        "{}",
+        text(&no_output.stderr)
+    );
+
+    // B runs its whole flow on its own data; A is still where it was.
+    deployment.psi_flow(&b, 2);
+    let in_a_after = deployment.status(&a, "hospital-a");
+    assert_eq!(in_a_after, in_a);
+}
+
+#[test]
+fn a_client_pinned_to_another_policy_fails_attestation_and_changes_nothing() {
+    let mut deployment = Deployment::new();
+    let policy = deployment.policy("policy", &Spec::psi("shared-patients"));
+    let other = deployment.policy(
+        "other",
+        &Spec {
+            max_bytes: "9MiB",
+            ..Spec::psi("shared-patients")
+        },
+    );
+    let served = policy_hash(deployment.root(), &policy);
+    let pinned = policy_hash(deployment.root(), &other);
+    assert_ne!(served, pinned);
+    deployment.serve(&[&policy]);
+    std::fs::write(deployment.root().join("a.txt"), "patient-1\n").unwrap();
+    deployment.client_ok(
+        &policy,
+        "hospital-a",
+        &["provide-input", "/input/hospital-a.txt", "a.txt"],
+    );
+    let before = deployment.status(&policy, "hospital-a");
+
+    std::fs::write(deployment.root().join("b.txt"), "patient-1\n").unwrap();
+    for args in [
+        &["status"][..],
+        &["provide-input", "/input/hospital-b.txt", "b.txt"],
+    ] {
+        let refused = deployment.client(&other, "hospital-b", args);
+        let stderr = text(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(4), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "serves policy {served}, not this policy ({pinned})"
+            )),
+            "{stderr}"
+        );
+    }
+    let json = deployment.client(&other, "hospital-b", &["--json", "status"]);
+    assert_eq!(json.status.code(), Some(4));
+    let error: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(error["error"], "attestation", "{error}");
+
+    assert_eq!(deployment.status(&policy, "hospital-a"), before);
+    let b_view = deployment.status(&policy, "hospital-b");
+    assert_eq!(b_view["inputs"][1]["provided"], false, "{b_view}");
+}
+
+#[test]
+fn workers_are_hardened() {
+    let mut deployment = Deployment::new();
+    let policy = deployment.policy("policy", &Spec::psi("shared-patients"));
+
+    let probe = |call: &str| {
+        Command::new(BIN)
+            .current_dir(deployment.root())
+            .args([
+                "worker",
+                "--policy",
+                "policy.json",
+                "--platform-cert",
+                "ids/platform.crt",
+                "--platform-key",
+                "ids/platform.key",
+                "--hardening-probe",
+                call,
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    for call in ["socket", "exec"] {
+        let output = probe(call);
+        assert_eq!(
+            output.status.signal(),
+            Some(libc_sigsys()),
+            "{call}: {} {}",
+            output.status,
+            text(&output.stderr)
+        );
+    }
+    let open = probe("open");
+    let stderr = text(&open.stderr);
+    assert_eq!(open.status.signal(), None, "{stderr}");
+    assert!(!open.status.success(), "{stderr}");
+    assert!(stderr.contains("hardening probe Open: Err("), "{stderr}");
+    assert!(stderr.contains("Permission denied"), "{stderr}");
+
+    let host = deployment.serve(&[&policy]);
+    let pid = host.pids["shared-patients"];
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(status.contains("\nSeccomp:\t2\n"), "{status}");
+    assert!(status.contains("\nNoNewPrivs:\t1\n"), "{status}");
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let core = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max core file size"))
+        .unwrap_or_else(|| panic!("{limits}"));
+    let values: Vec<&str> = core.split_whitespace().collect();
+    assert_eq!(values[..2], ["0", "0"], "{limits}");
+}
+
+/// SIGSYS on Linux.
+fn libc_sigsys() -> i32 {
+    31
+}
+
+#[test]
+fn a_connection_that_names_no_computation_is_closed_and_the_host_carries_on() {
+    let mut deployment = Deployment::new();
+    let policy = deployment.policy("policy", &Spec::psi("shared-patients"));
+    let nowhere = deployment.policy("nowhere", &Spec::psi("nowhere"));
+    deployment.serve(&[&policy]);
+    let address = deployment.host().address.clone();
+
+    // Not TLS at all.
+    let mut tcp = std::net::TcpStream::connect(&address).unwrap();
+    tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let mut buffer = [0u8; 64];
+    match tcp.read(&mut buffer) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("the host answered a non-TLS connection: {other:?}"),
+    }
+
+    // TLS, for a computation this host does not serve.
+    let unknown = deployment.client(&nowhere, "hospital-a", &["status"]);
+    let stderr = text(&unknown.stderr);
+    assert_eq!(unknown.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("lost during the TLS handshake"), "{stderr}");
+
+    let status = deployment.status(&policy, "hospital-a");
+    assert_eq!(status["state"], "provisioning", "{status}");
+    let host = deployment.serve.as_mut().unwrap();
+    assert!(
+        host.child.0.try_wait().unwrap().is_none(),
+        "{}",
+        host.logs()
+    );
+}
+
+#[test]
+fn an_upload_cut_off_midway_leaves_no_input_and_can_be_sent_again() {
+    let mut deployment = Deployment::new();
+    let policy = deployment.policy(
+        "policy",
+        &Spec {
+            max_bytes: "64MiB",
+            ..Spec::psi("shared-patients")
+        },
+    );
+    deployment.serve(&[&policy]);
+    let root = deployment.root().to_owned();
+
+    // The client reads its file from a pipe this test feeds: it is mid-upload for certain
+    // when it is killed, having sent far more than any buffer on the way holds.
+    let fifo = root.join("upload.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let upload = deployment
+        .client_command(
+            &policy,
+            "hospital-a",
+            &["provide-input", "/input/hospital-a.txt", "upload.fifo"],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut upload = Killed(upload);
+    let mut pipe = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let line = b"patient-00000000000000000000000000000000000000000000000000000000\n";
+    let chunk: Vec<u8> = line.iter().copied().cycle().take(1 << 20).collect();
+    for _ in 0..16 {
+        pipe.write_all(&chunk).unwrap();
+    }
+    let pid = upload.0.id();
+    signal(pid, "-9");
+    let status = wait_exit(&mut upload.0, "the killed upload");
+    assert_eq!(status.signal(), Some(9));
+    drop(pipe);
+
+    // The runtime discards what it had: the input is not there.
+    let status = deployment.status(&policy, "hospital-a");
+    assert_eq!(status["inputs"][0]["provided"], false, "{status}");
+    assert_eq!(status["state"], "provisioning", "{status}");
+
+    let ids: BTreeSet<String> = (0..100_000).map(|i| format!("patient-{i:07}")).collect();
+    let file = deployment.ids_file("a.txt", &ids);
+    // Until the runtime has seen the connection go, it may still count the cut-off upload
+    // as under way (and says so); then the whole file is accepted.
+    let args = ["provide-input", "/input/hospital-a.txt", file.as_str()];
+    let sent = poll("the input to be accepted again", || {
+        let output = deployment.client(&policy, "hospital-a", &args);
+        if output.status.code() == Some(3) && text(&output.stderr).contains("upload-in-progress") {
+            return None;
+        }
+        Some(output)
+    });
+    assert!(
+        sent.status.success(),
+        "{}\n{}",
+        text(&sent.stderr),
+        deployment.host().logs()
+    );
+    assert!(
+        text(&sent.stdout).contains("bytes stored"),
+        "{}",
+        text(&sent.stdout)
+    );
+    let status = deployment.status(&policy, "hospital-a");
+    assert_eq!(status["inputs"][0]["provided"], true, "{status}");
+}
