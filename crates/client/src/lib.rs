@@ -449,19 +449,38 @@ impl Client {
         path: &str,
         during: &str,
     ) -> Result<Response<Incoming>, ClientError> {
-        let request = self.request(method, path, ClientBody::Empty)?;
-        let connection = self.connection().await?;
-        let result = connection.sender.send_request(request).await;
-        let answered = connection.answered;
-        match result {
-            Ok(response) => {
-                connection.answered = true;
-                Ok(response)
-            }
-            Err(e) => {
-                let err = self.exchange_error(answered, &e, during);
-                self.connection = None;
-                Err(err)
+        let mut request = self.request(method.clone(), path, ClientBody::Empty)?;
+        let mut retried = false;
+        loop {
+            let connection = self.connection().await?;
+            // Whether this connection has carried an exchange already: a kept-alive
+            // connection the host or runtime closed meanwhile fails only on use.
+            let reused = connection.answered;
+            match connection.sender.try_send_request(request).await {
+                Ok(response) => {
+                    connection.answered = true;
+                    return Ok(response);
+                }
+                Err(mut e) => {
+                    self.connection = None;
+                    // Once, on a new connection (verified afresh): a request hyper did not
+                    // send, or a GET (it changes nothing) on a connection that went stale.
+                    let again = match e.take_message() {
+                        Some(unsent) => Some(unsent),
+                        None if method == Method::GET && reused => {
+                            Some(self.request(method.clone(), path, ClientBody::Empty)?)
+                        }
+                        None => None,
+                    };
+                    match again {
+                        Some(next) if !retried => {
+                            tracing::debug!(error = %e.error(), path, "retrying on a new connection");
+                            retried = true;
+                            request = next;
+                        }
+                        _ => return Err(self.exchange_error(reused, e.error(), during)),
+                    }
+                }
             }
         }
     }

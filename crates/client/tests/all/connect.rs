@@ -162,6 +162,17 @@ async fn nothing_listening_is_a_connect_error_naming_the_address() {
 /// A TLS server with the runtime's attested identity that answers every request with the
 /// start of `response` and then closes the connection.
 async fn truncating_server(response: &'static [u8]) -> (support::Served, std::net::SocketAddr) {
+    fake_runtime(response, false).await
+}
+
+/// A TLS server with the runtime's attested identity that answers the first request on each
+/// connection with `response`; then, if `stale`, keeps the connection open and drops it
+/// unanswered at the next request (a kept-alive connection that went stale), otherwise closes
+/// it at once.
+async fn fake_runtime(
+    response: &'static [u8],
+    stale: bool,
+) -> (support::Served, std::net::SocketAddr) {
     let s = served().await;
     let service = Service::new();
     let mut policy = s.policy.policy().clone();
@@ -193,6 +204,12 @@ async fn truncating_server(response: &'static [u8]) -> (support::Served, std::ne
                 // The request head (the requests used here have no body).
                 let _ = tls.read(&mut buf).await;
                 let _ = tls.write_all(response).await;
+                if stale {
+                    let _ = tls.flush().await;
+                    // The next request is read and the connection dropped without an answer.
+                    let _ = tls.read(&mut buf).await;
+                    return;
+                }
                 let _ = tls.shutdown().await;
             });
         }
@@ -291,4 +308,30 @@ async fn a_runtime_that_misreports_a_stored_input_is_a_protocol_error() {
         .await
         .unwrap_err();
     assert!(matches!(err, ClientError::Protocol(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_connection_closed_between_requests_is_reopened() {
+    let status = r#"{"computation":"shared-patients","state":"ready","program_provided":true,"inputs":[],"runs_max":1,"runs":[],"rerun_consents":[],"close_agreed":[],"failure":null}"#;
+    let response = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{status}",
+        status.len()
+    );
+    let response: &'static [u8] = Box::leak(response.into_bytes().into_boxed_slice());
+    // Closed after each answer; or kept open and dropped at the next request, unanswered.
+    for stale in [false, true] {
+        let (s, addr) = fake_runtime(response, stale).await;
+        let mut client = Client::connect(&s.policy, &s.carol.identity, &addr.to_string())
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            let status = client.status().await.unwrap();
+            assert_eq!(status.state, covenant_client::State::Ready);
+        }
+        // A request that is not a GET is never sent twice: it may have been acted on.
+        if stale {
+            let err = client.close().await.unwrap_err();
+            assert!(matches!(err, ClientError::Disconnected { .. }), "{err:?}");
+        }
+    }
 }
