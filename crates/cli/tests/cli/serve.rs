@@ -27,6 +27,9 @@ const PRINCIPALS: [&str; 3] = ["hospital-a", "hospital-b", "researcher"];
 /// performance assertion).
 const PATIENCE: Duration = Duration::from_secs(60);
 
+/// The signal the seccomp filter kills with (Linux).
+const SIGSYS: i32 = 31;
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -201,10 +204,11 @@ impl Spec {
 
 /// Identities, an attestation service, policies and a host, in a temporary directory.
 struct Deployment {
-    dir: tempfile::TempDir,
-    service_url: String,
+    // Dropped in this order: the host, the attestation service, then their directory.
     serve: Option<Serve>,
     _service: Killed,
+    service_url: String,
+    dir: tempfile::TempDir,
 }
 
 impl Deployment {
@@ -780,7 +784,7 @@ fn workers_are_hardened() {
         let output = probe(call);
         assert_eq!(
             output.status.signal(),
-            Some(libc_sigsys()),
+            Some(SIGSYS),
             "{call}: {} {}",
             output.status,
             text(&output.stderr)
@@ -805,11 +809,6 @@ fn workers_are_hardened() {
         .unwrap_or_else(|| panic!("{limits}"));
     let values: Vec<&str> = core.split_whitespace().collect();
     assert_eq!(values[..2], ["0", "0"], "{limits}");
-}
-
-/// SIGSYS on Linux.
-fn libc_sigsys() -> i32 {
-    31
 }
 
 #[test]
