@@ -23,6 +23,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run an example computation end to end on this machine: every party, the attestation
+    /// service, the host and its worker, over real TLS on loopback.
+    Demo(commands::demo::DemoArgs),
     /// Make identities: an X.509 certificate and a P-256 key for a principal, platform or signer.
     #[command(subcommand)]
     Identity(commands::identity::IdentityCommand),
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => commands::demo::run(args),
         Command::Identity(cmd) => commands::identity::run(cmd),
         Command::Compile(args) => commands::compile::run(args),
         Command::Run(args) => commands::run::run(args),

@@ -337,6 +337,9 @@ async fn start_worker(
         .stdin(Stdio::from(worker_end))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
+        // A process group of its own: a terminal's Ctrl-C reaches the host, which stops its
+        // workers in order, instead of killing them behind its back.
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("starting {}: {e}", config.worker_program.display()))?;

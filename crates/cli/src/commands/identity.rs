@@ -54,8 +54,19 @@ fn new(args: &NewArgs) -> anyhow::Result<ExitCode> {
             args.name
         )));
     }
-    let cert_path = args.dir.join(format!("{}.crt", args.name));
-    let key_path = args.dir.join(format!("{}.key", args.name));
+    let (cert_path, key_path) = create(&args.dir, &args.name)?;
+    println!("wrote {} and {}", cert_path.display(), key_path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Makes identity `name` in `dir`: `NAME.crt` (self-signed X.509, P-256) and `NAME.key`
+/// (PKCS#8 PEM, mode 0600). Never overwrites either. Returns the two paths.
+///
+/// # Errors
+/// An [`Exit`] with code 2 if a file exists; I/O errors.
+pub fn create(dir: &Path, name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let cert_path = dir.join(format!("{}.crt", name));
+    let key_path = dir.join(format!("{}.key", name));
     for path in [&cert_path, &key_path] {
         if path.exists() {
             return Err(Exit::refused(format!(
@@ -64,8 +75,8 @@ fn new(args: &NewArgs) -> anyhow::Result<ExitCode> {
             )));
         }
     }
-    std::fs::create_dir_all(&args.dir)
-        .with_context(|| format!("creating {}", args.dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
 
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
         .context("generating a P-256 key")?;
@@ -73,7 +84,7 @@ fn new(args: &NewArgs) -> anyhow::Result<ExitCode> {
     params.distinguished_name = rcgen::DistinguishedName::new();
     params
         .distinguished_name
-        .push(rcgen::DnType::CommonName, args.name.as_str());
+        .push(rcgen::DnType::CommonName, name);
     let now = time::OffsetDateTime::now_utc();
     params.not_before = now - time::Duration::hours(1);
     params.not_after = now + time::Duration::days(VALIDITY_DAYS);
@@ -84,8 +95,7 @@ fn new(args: &NewArgs) -> anyhow::Result<ExitCode> {
     // The key first, created 0600 and never over an existing file.
     write_new(&key_path, key.serialize_pem().as_bytes(), 0o600)?;
     write_new(&cert_path, cert.pem().as_bytes(), 0o644)?;
-    println!("wrote {} and {}", cert_path.display(), key_path.display());
-    Ok(ExitCode::SUCCESS)
+    Ok((cert_path, key_path))
 }
 
 fn write_new(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {

@@ -11,6 +11,7 @@
 pub mod attestation_service;
 pub mod client;
 pub mod compile;
+pub mod demo;
 pub mod completions;
 pub mod identity;
 pub mod measurement;
