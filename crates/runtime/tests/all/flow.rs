@@ -177,3 +177,17 @@ fn rerun_after_every_consent_and_within_max() {
     let claims = verify_receipt(&third.receipt, c.policy()).unwrap().claims;
     assert_eq!(claims.run, 3);
 }
+
+#[test]
+fn a_program_whose_initial_memory_is_over_the_limit_is_refused_at_upload() {
+    let (_s, mut c) = setup(Strategy::Jit, |p| p.execution.max_memory_bytes = 64 << 10);
+    let before = c.state();
+    let err = c.provide_program(&alice(), &sum_inputs()).unwrap_err();
+    assert_eq!(
+        err.refusal().map(covenant_runtime::Refusal::rule),
+        Some("program-not-loadable"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("exceeds the memory limit"), "{err}");
+    assert_eq!(c.state(), before);
+}
