@@ -429,11 +429,22 @@ impl Client {
             };
         }
         let mut detail = err.to_string();
+        let mut cut_off = false;
         let mut source = err.source();
         while let Some(s) = source {
             detail.push_str(": ");
             detail.push_str(&s.to_string());
+            cut_off |= s
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::UnexpectedEof);
             source = s.source();
+        }
+        if cut_off {
+            // rustls's wording ("peer closed connection without sending TLS close_notify")
+            // says what happened on the wire, not what it means here.
+            detail = "the connection was cut without a TLS close; the runtime's worker may \
+                      have stopped (the host's log says why)"
+                .to_owned();
         }
         ClientError::Disconnected {
             host: self.host.clone(),

@@ -599,6 +599,7 @@ fn a_killed_worker_is_reported_and_the_other_computation_carries_on() {
         .unwrap();
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("was lost during the run"), "{stderr}");
+    assert!(stderr.contains("worker may have stopped"), "{stderr}");
 
     let ended = deployment.host().wait_ended("spinning");
     assert_eq!(
