@@ -188,6 +188,7 @@ struct Spec {
     max_bytes: &'static str,
     timeout: &'static str,
     required: bool,
+    max_output: &'static str,
 }
 
 impl Spec {
@@ -198,6 +199,7 @@ impl Spec {
             max_bytes: "8MiB",
             timeout: "60s",
             required: true,
+            max_output: "1KiB",
         }
     }
 }
@@ -318,13 +320,14 @@ impl Deployment {
              readers = [\"hospital-a\", \"hospital-b\", \"researcher\"]\n\n\
              [runs]\nstarters = [\"researcher\"]\nmax = 1\nrerun_consent = \"never\"\n\n\
              [execution]\nstrategy = \"jit\"\nmax_memory = \"256MiB\"\n\
-             timeout = \"{timeout}\"\nmax_output = \"1KiB\"\nclock = false\nrandom = false\n\n\
+             timeout = \"{timeout}\"\nmax_output = \"{max_output}\"\nclock = false\nrandom = false\n\n\
              [attestation]\nservice = \"{url}\"\nca_certificate = \"attestation/ca.crt\"\n\n\
              [attestation.measurements]\nsoftware = [\"self\"]\n",
             computation = spec.computation,
             a = input("hospital-a"),
             b = input("hospital-b"),
             timeout = spec.timeout,
+            max_output = spec.max_output,
             url = self.service_url,
         );
         let toml = format!("{name}.toml");
@@ -568,6 +571,7 @@ fn a_killed_worker_is_reported_and_the_other_computation_carries_on() {
             max_bytes: "1KiB",
             timeout: "1h",
             required: false,
+            max_output: "1KiB",
         },
     );
     let other = deployment.policy("other", &Spec::psi("other"));
@@ -708,6 +712,63 @@ fn two_computations_on_one_host_are_separate() {
     deployment.psi_flow(&b, 2);
     let in_a_after = deployment.status(&a, "hospital-a");
     assert_eq!(in_a_after, in_a);
+}
+
+#[test]
+fn a_guest_snooping_beside_another_computation_finds_only_its_own_data() {
+    let mut deployment = Deployment::new();
+    let victim = deployment.policy("victim", &Spec::psi("victim"));
+    let snoop = deployment.policy(
+        "snooping",
+        &Spec {
+            program: covenant_guests::SNOOP,
+            max_output: "64KiB",
+            ..Spec::psi("snooping")
+        },
+    );
+    deployment.serve(&[&victim, &snoop]);
+    // The victim's data is in its worker (uploaded, not yet run) while the snoop runs.
+    let secret: BTreeSet<String> = ["SECRET-OF-THE-VICTIM-7f3c".to_owned()].into();
+    let secret_file = deployment.ids_file("secret.txt", &secret);
+    deployment.client_ok(
+        &victim,
+        "hospital-a",
+        &["provide-input", "/input/hospital-a.txt", &secret_file],
+    );
+    let own: BTreeSet<String> = ["own-data-of-the-snoop".to_owned()].into();
+    let own_file = deployment.ids_file("own.txt", &own);
+    for who in ["hospital-a", "hospital-b"] {
+        deployment.client_ok(
+            &snoop,
+            who,
+            &["provide-input", &format!("/input/{who}.txt"), &own_file],
+        );
+    }
+    let wasm = format!("{}.wasm", covenant_guests::SNOOP.name);
+    deployment.client_ok(&snoop, "researcher", &["provide-program", &wasm]);
+    let run = deployment.client_ok(&snoop, "researcher", &["run", "--wait"]);
+    assert!(text(&run.stdout).contains("exited with code 0"), "{}", text(&run.stdout));
+    deployment.client_ok(
+        &snoop,
+        "researcher",
+        &["fetch", "/output/shared.txt", "-o", "snooped.txt"],
+    );
+    let found = std::fs::read_to_string(deployment.root().join("snooped.txt")).unwrap();
+    // The walk works: it found the snoop's own inputs...
+    assert!(
+        found.contains("FILE /input/hospital-a.txt: own-data-of-the-snoop"),
+        "{found}"
+    );
+    // ...and nothing of the other computation, of the host, or of the worker's process.
+    assert!(!found.contains("SECRET-OF-THE-VICTIM"), "{found}");
+    for denied in ["/etc/passwd", "/proc/self/environ", "/input/../../etc/passwd"] {
+        assert!(found.contains(&format!("DENIED {denied}:")), "{denied}: {found}");
+    }
+    assert!(!found.contains("root:x:0:0"), "a host file leaked: {found}");
+    assert!(!found.lines().any(|l| l.starts_with("ENV ")), "{found}");
+    // The victim is as it was.
+    let status = deployment.status(&victim, "hospital-b");
+    assert_eq!(status["state"], "provisioning", "{status}");
 }
 
 #[test]
