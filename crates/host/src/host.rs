@@ -32,7 +32,7 @@ pub const WORKER_START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Client connections the host relays at once, over all computations. Each holds two
 /// descriptors and two buffers in the host; the bound stops a connection flood from
-/// exhausting them. Connections over it wait for a slot.
+/// exhausting them. A connection over it is closed at once.
 pub const MAX_RELAYED_CONNECTIONS: usize = 4096;
 
 /// Bytes buffered in each direction of a relayed connection. Large enough that a bulk upload
@@ -278,7 +278,12 @@ impl Host {
                             continue;
                         }
                     };
-                    let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { break };
+                    // At the bound, the connection is closed at once: waiting for a slot here
+                    // would stall the loop that also reports workers and handles shutdown.
+                    let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                        tracing::warn!(%peer, limit = MAX_RELAYED_CONNECTIONS, "too many connections; closing this one");
+                        continue;
+                    };
                     let routes = Arc::clone(&self.routes);
                     tokio::spawn(async move {
                         if let Err(e) = relay(tcp, &routes).await {
@@ -520,7 +525,6 @@ pub fn describe_exit(status: std::process::ExitStatus) -> String {
                 libc::SIGSEGV => " (SIGSEGV)",
                 libc::SIGABRT => " (SIGABRT)",
                 libc::SIGTERM => " (SIGTERM)",
-                libc::SIGXFSZ => " (SIGXFSZ: over the file-size limit)",
                 _ => "",
             };
             format!("was killed by signal {signal}{name}")

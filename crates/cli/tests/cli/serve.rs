@@ -871,6 +871,17 @@ fn workers_are_hardened() {
         .unwrap_or_else(|| panic!("{limits}"));
     let values: Vec<&str> = core.split_whitespace().collect();
     assert_eq!(values[..2], ["0", "0"], "{limits}");
+    let limit = |name: &str| -> Vec<String> {
+        let line = limits
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name}: {limits}"));
+        line.split_whitespace().take(2).map(str::to_owned).collect()
+    };
+    let address_space = covenant_host::hardening::WORKER_ADDRESS_SPACE_BYTES.to_string();
+    assert_eq!(limit("Max address space"), [address_space.clone(), address_space]);
+    let files = covenant_host::hardening::WORKER_MAX_DESCRIPTORS.to_string();
+    assert_eq!(limit("Max open files"), [files.clone(), files]);
 }
 
 #[test]
