@@ -15,23 +15,7 @@ use covenant_attest::{
 };
 use time::OffsetDateTime;
 
-/// A self-signed P-256 identity with CN = `name`: (certificate PEM, PKCS#8 key PEM).
-pub fn identity(name: &str) -> (String, String) {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    let cert = params.self_signed(&key).unwrap();
-    (cert.pem(), key.serialize_pem())
-}
-
-pub fn der_of(pem: &str) -> Vec<u8> {
-    covenant_attest::pem::certificate_from_pem(pem.as_bytes(), "test")
-        .unwrap()
-        .to_vec()
-}
+pub use covenant_test_support::{der_of, identity};
 
 pub const MEASUREMENT: Measurement = Measurement::sha256([0x11; 32]);
 pub const POLICY: Digest = Digest([0x22; 32]);

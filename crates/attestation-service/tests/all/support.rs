@@ -13,22 +13,13 @@ use covenant_attestation_service::{
 use sqlx::Connection as _;
 use tokio::sync::oneshot;
 
+/// A self-signed P-256 identity with CN = `name` (as `covenant identity new` makes it).
+pub use covenant_test_support::identity;
+
 pub const MEASUREMENT: Measurement = Measurement::sha256([0x11; 32]);
 pub const POLICY: Digest = Digest([0x22; 32]);
 pub const COMPUTATION: &str = "computation-7";
 pub const PLATFORM: &str = "host-1";
-
-/// A self-signed P-256 identity with CN = `name` (as `covenant identity new` makes it).
-pub fn identity(name: &str) -> (String, String) {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    let cert = params.self_signed(&key).unwrap();
-    (cert.pem(), key.serialize_pem())
-}
 
 /// Which databases to run on: SQLite always, PostgreSQL when configured.
 pub fn backends() -> Vec<&'static str> {

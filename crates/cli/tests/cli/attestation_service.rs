@@ -24,16 +24,10 @@ fn text(bytes: &[u8]) -> String {
 
 /// `DIR/NAME.crt` and `DIR/NAME.key` as `covenant identity new` writes them.
 fn identity(dir: &Path, name: &str) -> (String, String) {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    let cert = params.self_signed(&key).unwrap().pem();
+    let (cert, key) = covenant_test_support::identity(name);
     std::fs::write(dir.join(format!("{name}.crt")), &cert).unwrap();
-    std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
-    (cert, key.serialize_pem())
+    std::fs::write(dir.join(format!("{name}.key")), &key).unwrap();
+    (cert, key)
 }
 
 struct Server(Child);

@@ -2,115 +2,17 @@
 //! built from its `policy.toml` with identities made on the fly, and the whole flow of one
 //! computation (provide, run, fetch, verify).
 
-use std::io::Read;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use covenant_attest::ca::bind;
-use covenant_attest::csr::generate_tls_key;
-use covenant_attest::software::{SoftwarePlatform, SoftwareVerifier};
-use covenant_attest::{
-    CertificateAuthority, CheckedCsr, Digest, EvidenceRequest, EvidenceVerifier, Measurement,
-    Nonce, Platform, PlatformEnrolment, PlatformKind, RuntimeCsrRequest,
-};
 use covenant_examples::Example;
-use covenant_policy::{Policy, Strategy, ValidPolicy};
-use covenant_runtime::{Computation, Principal, ReceiptSigner, RunSummary, verify_receipt};
+use covenant_policy::{Policy, Strategy};
+use covenant_runtime::{Computation, Principal, RunSummary, verify_receipt};
 use covenant_sandbox::Outcome;
-use rcgen::PublicKeyData as _;
-use sha2::{Digest as _, Sha256};
+pub use covenant_test_support::{Service, identity, read_all, sha256_hex};
 use time::OffsetDateTime;
 
 /// The runtime measurement the examples' policies accept (their `"self"`).
-pub const MEASUREMENT: [u8; 32] = [0x11; 32];
-
-/// A self-signed P-256 certificate with CN = `name`: (certificate PEM, key PEM).
-pub fn identity(name: &str) -> (String, String) {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    let cert = params.self_signed(&key).unwrap();
-    (cert.pem(), key.serialize_pem())
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-pub fn read_all(mut r: impl Read) -> Vec<u8> {
-    let mut out = Vec::new();
-    r.read_to_end(&mut out).unwrap();
-    out
-}
-
-/// An attestation service: its CA and one enrolled software platform.
-pub struct Service {
-    pub ca: CertificateAuthority,
-    platform: SoftwarePlatform,
-    enrolment: PlatformEnrolment,
-}
-
-impl Service {
-    pub fn new() -> Self {
-        let (cert_pem, key_pem) = identity("platform-1");
-        let platform = SoftwarePlatform::new(
-            cert_pem.as_bytes(),
-            key_pem.as_bytes(),
-            Measurement::sha256(MEASUREMENT),
-        )
-        .unwrap();
-        let enrolment = PlatformEnrolment {
-            name: "platform-1".into(),
-            kind: PlatformKind::Software,
-            certificate_der: covenant_attest::pem::certificate_from_pem(cert_pem.as_bytes(), "t")
-                .unwrap()
-                .to_vec(),
-        };
-        let ca = CertificateAuthority::generate("examples CA", OffsetDateTime::now_utc()).unwrap();
-        Service {
-            ca,
-            platform,
-            enrolment,
-        }
-    }
-
-    /// The runtime's receipt key for `policy`, certified through the whole service path:
-    /// evidence from the platform, verified, bound to the key's CSR, issued by the CA.
-    pub fn signer(&self, policy: &ValidPolicy) -> ReceiptSigner {
-        let policy_hash = Digest(*policy.hash().as_bytes());
-        let computation = policy.policy().computation.as_str();
-        let key = generate_tls_key().unwrap();
-        let csr = RuntimeCsrRequest {
-            policy_hash,
-            computation_id: computation.into(),
-            dns_names: vec![format!("{computation}.example")],
-        }
-        .build(&key)
-        .unwrap();
-        let request = EvidenceRequest::new(
-            policy_hash,
-            computation,
-            &key.subject_public_key_info(),
-            Nonce::random().unwrap(),
-        )
-        .unwrap();
-        let evidence = self.platform.evidence(&request).unwrap();
-        let verified = SoftwareVerifier.verify(&evidence, &self.enrolment).unwrap();
-        let bound = bind(&verified, &CheckedCsr::parse(&csr).unwrap()).unwrap();
-        let issued = self
-            .ca
-            .issue_attested(&bound, OffsetDateTime::now_utc(), Duration::from_secs(3600))
-            .unwrap();
-        ReceiptSigner::new(
-            &key.serialize_der(),
-            vec![issued.der, self.ca.certificate_der().to_vec()],
-        )
-        .unwrap()
-    }
-}
+pub const MEASUREMENT: [u8; 32] = covenant_test_support::MEASUREMENT_BYTES;
 
 /// The directory `examples/NAME` of the repository.
 pub fn example_dir(name: &str) -> PathBuf {
@@ -164,7 +66,7 @@ pub fn run_example(example: Example, strategy: Strategy, expected_exit: u32) -> 
     let program = covenant_guests::Guest::named(example.guest)
         .unwrap_or_else(|| panic!("no guest named {}", example.guest))
         .bytes();
-    let service = Service::new();
+    let service = Service::with_ca_name("examples CA");
     let mut policy = build_policy(example.name, &service, &program);
     assert_eq!(
         policy.execution.strategy,

@@ -12,31 +12,13 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
+
+use covenant_test_support::{
+    PrincipalIdentity as Credentials, listen, principal_identity as credentials,
+};
 
 use crate::support::{self, A_CSV, B_CSV, Service, sum_inputs};
-
-/// A principal's client credentials: certificate PEM (for the policy), certificate DER, key.
-struct Credentials {
-    pem: String,
-    der: Vec<u8>,
-    key: Vec<u8>,
-}
-
-fn credentials(name: &str) -> Credentials {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    let cert = params.self_signed(&key).unwrap();
-    Credentials {
-        pem: cert.pem(),
-        der: cert.der().to_vec(),
-        key: key.serialize_der(),
-    }
-}
 
 /// A served computation: the test policy with principals whose keys the test holds.
 struct Served {
@@ -58,7 +40,7 @@ fn served_with(edit: impl FnOnce(&mut Policy)) -> Served {
     let mut policy = support::policy(&service, &sum_inputs(), Strategy::Interpreter);
     edit(&mut policy);
     for (p, c) in policy.principals.iter_mut().zip([&alice, &bob, &carol]) {
-        p.certificate = c.pem.clone();
+        p.certificate = c.certificate_pem.clone();
     }
     let valid = support::validate(&policy);
     let (key, chain) = service.attested_key(&valid);
@@ -75,21 +57,6 @@ fn served_with(edit: impl FnOnce(&mut Policy)) -> Served {
     }
 }
 
-/// Serves every connection to a loopback listener; returns its address.
-async fn listen(server: ApiServer) -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            let server = server.clone();
-            tokio::spawn(async move {
-                let _ = server.serve_connection(socket).await;
-            });
-        }
-    });
-    addr
-}
-
 fn client_config(
     expected: covenant_attest::ExpectedRuntime,
     who: &Credentials,
@@ -102,8 +69,8 @@ fn client_config(
     .dangerous()
     .with_custom_certificate_verifier(Arc::new(AttestedServerVerifier::new(expected)))
     .with_client_auth_cert(
-        vec![CertificateDer::from(who.der.clone())],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(who.key.clone())),
+        vec![CertificateDer::from(who.certificate_der.clone())],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(who.key_der.clone())),
     )
     .unwrap();
     Arc::new(config)
