@@ -427,6 +427,8 @@ async fn demo(
     for (_, client) in &mut clients {
         client.close().await.context("closing the computation")?;
     }
+    // Hang up, so that the worker need not wait for idle connections before it exits.
+    drop(clients);
     let ended = host_task.await.context("the host task")?;
     drop(stop_host);
     for worker in &ended {
