@@ -579,6 +579,50 @@ impl std::fmt::Debug for SharedSandbox {
     }
 }
 
+/// A program upload that passed its checks ([`Computation::begin_program`]), to compile
+/// without the computation ([`PendingProgram::compile`]).
+#[derive(Debug)]
+pub struct PendingProgram {
+    caller: Principal,
+    /// The bytes whose hash was checked: the ones compiled.
+    wasm: Vec<u8>,
+    sha256: String,
+    sandbox: SharedSandbox,
+    computation: u64,
+}
+
+/// A compiled program, for [`Computation::finish_program`].
+#[derive(Debug)]
+pub struct CompiledProgram {
+    caller: Principal,
+    sha256: String,
+    module: Module,
+    computation: u64,
+}
+
+impl PendingProgram {
+    /// Checks and compiles the program.
+    ///
+    /// # Errors
+    /// `ProgramNotLoadable` if the sandbox refuses the module (its imports, its bounds, or an
+    /// initial memory over the policy's limit).
+    pub fn compile(self) -> Result<CompiledProgram, RuntimeError> {
+        let module = self
+            .sandbox
+            .0
+            .load(&self.wasm)
+            .map_err(|e| Refusal::ProgramNotLoadable {
+                reason: e.to_string(),
+            })?;
+        Ok(CompiledProgram {
+            caller: self.caller,
+            sha256: self.sha256,
+            module,
+            computation: self.computation,
+        })
+    }
+}
+
 /// A run that has left `Ready` (the computation is `Running`) and is ready to execute.
 /// [`PendingRun::execute`] needs no access to the computation, so the layer above can run it
 /// without holding the computation's lock and keep answering `status`; it then hands the
@@ -1094,8 +1138,24 @@ impl Computation {
     /// Refusals: `UnknownPrincipal`, `PolicyExpired`, `NotProgramProvider`, `WrongState` (closed or failed),
     /// `ProgramAlreadyProvided`, `ProgramHashMismatch`, `ProgramNotLoadable`.
     pub fn provide_program(&mut self, caller: &Principal, wasm: &[u8]) -> Result<(), RuntimeError> {
-        let token = self.authorise_program(caller)?;
-        let found = hex::encode(Sha256::digest(wasm));
+        let compiled = self.begin_program(caller, wasm.to_vec())?.compile()?;
+        self.finish_program(compiled)
+    }
+
+    /// The first half of [`Computation::provide_program`], for a layer that compiles without
+    /// holding the computation (so that inputs and `status` are answered meanwhile): checks the
+    /// caller and the state, then the program's SHA-256 against the policy's. Nothing changes.
+    ///
+    /// # Errors
+    /// Refusals: as [`Computation::provide_program`], but `ProgramNotLoadable`.
+    pub fn begin_program(
+        &self,
+        caller: &Principal,
+        wasm: Vec<u8>,
+    ) -> Result<PendingProgram, RuntimeError> {
+        // Authorisation first: no one else can make the runtime hash or compile anything.
+        self.authorise_program(caller)?;
+        let found = hex::encode(Sha256::digest(&wasm));
         if found != self.p().program.sha256 {
             return Err(Refusal::ProgramHashMismatch {
                 expected: self.p().program.sha256.clone(),
@@ -1103,13 +1163,28 @@ impl Computation {
             }
             .into());
         }
-        let module = self
-            .sandbox
-            .0
-            .load(wasm)
-            .map_err(|e| Refusal::ProgramNotLoadable {
-                reason: e.to_string(),
-            })?;
+        Ok(PendingProgram {
+            caller: caller.clone(),
+            wasm,
+            sha256: found,
+            sandbox: SharedSandbox(Arc::clone(&self.sandbox.0)),
+            computation: self.id,
+        })
+    }
+
+    /// The second half: installs a compiled program. The caller and state are checked again,
+    /// since the computation may have changed while the program compiled (another upload of
+    /// the same program may have finished first: `ProgramAlreadyProvided`).
+    ///
+    /// # Errors
+    /// Refusals as [`Computation::provide_program`]; [`InternalError::ForeignRun`] for a
+    /// program compiled for another computation.
+    pub fn finish_program(&mut self, compiled: CompiledProgram) -> Result<(), RuntimeError> {
+        if compiled.computation != self.id {
+            return Err(InternalError::ForeignRun.into());
+        }
+        let token = self.authorise_program(&compiled.caller)?;
+        let (module, found) = (compiled.module, compiled.sha256);
         let program = LoadedProgram {
             module,
             sha256: found,

@@ -24,9 +24,9 @@ pub mod error;
 pub mod receipt;
 
 pub use computation::{
-    Agreement, Computation, ExecutedRun, FS_NAMES_ALLOWANCE_BYTES, INSTANCES_PER_COMPUTATION,
-    InputStatus, InputUpload, MODULES_CACHED, OutputName, OutputReader, PendingRun, Principal,
-    RunRecord, RunSummary, State, Status, WrittenInput,
+    Agreement, CompiledProgram, Computation, ExecutedRun, FS_NAMES_ALLOWANCE_BYTES,
+    INSTANCES_PER_COMPUTATION, InputStatus, InputUpload, MODULES_CACHED, OutputName, OutputReader,
+    PendingProgram, PendingRun, Principal, RunRecord, RunSummary, State, Status, WrittenInput,
 };
 pub use error::{Action, InternalError, Refusal, RuntimeError, SetupError};
 pub use receipt::{

@@ -190,7 +190,9 @@ impl ApiServer {
         let method = request.method().clone();
         match (&method, path.as_str()) {
             (&Method::GET, "/v1/status") => self.status(caller),
-            (&Method::PUT, "/v1/program") => self.provide_program(caller, request.into_body()).await,
+            (&Method::PUT, "/v1/program") => {
+                self.provide_program(caller, request.into_body()).await
+            }
             (&Method::POST, "/v1/run") => {
                 let detach = match request.uri().query() {
                     None | Some("") | Some("detach=false") => false,
@@ -209,7 +211,8 @@ impl ApiServer {
             (&Method::POST, "/v1/close") => self.close(caller),
             (&Method::PUT, p) if p.starts_with("/v1/inputs/") => {
                 let guest = percent_decode(&p["/v1/inputs/".len()..])?;
-                self.provide_input(caller, &guest, request.into_body()).await
+                self.provide_input(caller, &guest, request.into_body())
+                    .await
             }
             (&Method::GET, p) if p.starts_with("/v1/outputs/") => {
                 let output = percent_decode(&p["/v1/outputs/".len()..])?;
@@ -252,13 +255,19 @@ impl ApiServer {
             .to_bytes();
         let computation = Arc::clone(&self.computation);
         let caller = caller.clone();
-        // Hashing and compiling take a while: off the async threads.
+        // Hashing and compiling take a while: off the async threads, and the compile without
+        // the computation's lock, so that inputs and status are answered meanwhile.
         tokio::task::spawn_blocking(move || {
-            lock(&computation).provide_program(caller.principal(), &wasm)
+            let pending = lock(&computation).begin_program(caller.principal(), Vec::from(wasm))?;
+            let compiled = pending.compile()?;
+            lock(&computation).finish_program(compiled)
         })
         .await
         .map_err(|e| ApiError::Task(e.to_string()))??;
-        Ok(json_response(StatusCode::OK, &serde_json::json!({ "accepted": true })))
+        Ok(json_response(
+            StatusCode::OK,
+            &serde_json::json!({ "accepted": true }),
+        ))
     }
 
     /// `PUT /v1/inputs/{path}`.
@@ -453,7 +462,9 @@ impl Body for ApiBody {
             ApiBody::Full(full) => Pin::new(full)
                 .poll_frame(cx)
                 .map(|f| f.map(|r| r.map_err(|never| match never {}))),
-            ApiBody::Stream(rx) => rx.poll_recv(cx).map(|item| item.map(|r| r.map(Frame::data))),
+            ApiBody::Stream(rx) => rx
+                .poll_recv(cx)
+                .map(|item| item.map(|r| r.map(Frame::data))),
         }
     }
 

@@ -132,11 +132,15 @@ fn an_abandoned_run_fails_the_computation_and_says_why() {
     // Another run's number changes nothing.
     assert!(c.abandon_run(pending.run() + 1, "not this one").is_err());
     assert_eq!(c.state(), State::Running);
-    c.abandon_run(pending.run(), "the task running it panicked").unwrap();
+    c.abandon_run(pending.run(), "the task running it panicked")
+        .unwrap();
     let status = c.status(&carol()).unwrap();
     assert_eq!(status.state, State::Failed);
     let failure = status.failure.unwrap();
-    assert!(failure.contains("run 1 was abandoned: the task running it panicked"), "{failure}");
+    assert!(
+        failure.contains("run 1 was abandoned: the task running it panicked"),
+        "{failure}"
+    );
     // The executed run arrives too late: it is refused and the computation stays Failed.
     assert!(c.finish_run(pending.execute()).is_err());
     assert_eq!(c.state(), State::Failed);
@@ -188,6 +192,36 @@ fn a_program_whose_initial_memory_is_over_the_limit_is_refused_at_upload() {
         Some("program-not-loadable"),
         "{err}"
     );
-    assert!(err.to_string().contains("exceeds the memory limit"), "{err}");
+    assert!(
+        err.to_string().contains("exceeds the memory limit"),
+        "{err}"
+    );
     assert_eq!(c.state(), before);
+}
+
+#[test]
+fn inputs_are_accepted_while_the_program_compiles_and_a_second_upload_loses() {
+    let (_s, mut c) = setup(Strategy::Jit, |_| {});
+    // Two uploads of the program pass their checks; the compile runs without the computation.
+    let first = c.begin_program(&alice(), sum_inputs()).unwrap();
+    let second = c.begin_program(&alice(), sum_inputs()).unwrap();
+    assert_refused(&mut c, "not-program-provider", |c| {
+        c.begin_program(&bob(), sum_inputs()).map(drop)
+    });
+    // Meanwhile the inputs arrive.
+    c.provide_input(&alice(), "/input/a.csv", A_CSV).unwrap();
+    c.provide_input(&bob(), "/input/b.csv", B_CSV).unwrap();
+    assert_eq!(c.state(), State::Provisioning);
+    let (first, second) = (first.compile().unwrap(), second.compile().unwrap());
+    c.finish_program(first).unwrap();
+    assert_eq!(c.state(), State::Ready);
+    assert_refused(&mut c, "program-already-provided", |c| {
+        c.finish_program(second)
+    });
+    assert_eq!(c.state(), State::Ready);
+    c.run(&alice()).unwrap();
+    assert_eq!(
+        read_all(c.fetch_output(&carol(), "/output/result.txt").unwrap()),
+        b"40\n"
+    );
 }
