@@ -232,7 +232,8 @@ mod tests {
         let (host, worker) = ControlSocket::pair().unwrap();
         let worker = ControlSocket::from_fd(worker);
         let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
-        host.send(&HostMessage::Connection, Some(b.as_fd())).unwrap();
+        host.send(&HostMessage::Connection, Some(b.as_fd()))
+            .unwrap();
         drop(b);
         let (message, fd) = worker.recv::<HostMessage>().unwrap().unwrap();
         assert!(matches!(message, HostMessage::Connection));

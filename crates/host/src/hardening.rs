@@ -84,36 +84,98 @@ pub fn allowed_syscalls() -> Vec<(&'static str, i64)> {
     }
     let mut calls = calls![
         // Memory: the allocator, wasmtime's pooled memories and copy-on-write images.
-        SYS_brk, SYS_mmap, SYS_munmap, SYS_mprotect, SYS_mremap, SYS_madvise, SYS_memfd_create,
-        SYS_ftruncate, SYS_mincore, SYS_membarrier,
+        SYS_brk,
+        SYS_mmap,
+        SYS_munmap,
+        SYS_mprotect,
+        SYS_mremap,
+        SYS_madvise,
+        SYS_memfd_create,
+        SYS_ftruncate,
+        SYS_mincore,
+        SYS_membarrier,
         // Threads and their synchronisation. `clone` only for threads (see `argument_rules`);
         // `clone3`, whose flags a filter cannot see, fails with ENOSYS and libc falls back.
-        SYS_clone, SYS_clone3, SYS_futex, SYS_set_robust_list, SYS_rseq, SYS_set_tid_address,
-        SYS_sched_yield, SYS_sched_getaffinity, SYS_gettid, SYS_getpid, SYS_exit,
-        SYS_exit_group, SYS_prctl, SYS_sigaltstack,
+        SYS_clone,
+        SYS_clone3,
+        SYS_futex,
+        SYS_set_robust_list,
+        SYS_rseq,
+        SYS_set_tid_address,
+        SYS_sched_yield,
+        SYS_sched_getaffinity,
+        SYS_gettid,
+        SYS_getpid,
+        SYS_exit,
+        SYS_exit_group,
+        SYS_prctl,
+        SYS_sigaltstack,
         // Signals: wasmtime turns guest faults into traps with its own handlers; a panic may
         // abort (raising SIGABRT at itself: tgkill with its own pid).
-        SYS_rt_sigaction, SYS_rt_sigprocmask, SYS_rt_sigreturn, SYS_tgkill,
+        SYS_rt_sigaction,
+        SYS_rt_sigprocmask,
+        SYS_rt_sigreturn,
+        SYS_tgkill,
         // Time and randomness (clock_gettime is usually the vDSO).
-        SYS_clock_gettime, SYS_clock_getres, SYS_clock_nanosleep, SYS_nanosleep,
+        SYS_clock_gettime,
+        SYS_clock_getres,
+        SYS_clock_nanosleep,
+        SYS_nanosleep,
         SYS_getrandom,
         // I/O on descriptors it already holds: the control socket, client connections (handed
         // over by the host), pipes, epoll.
-        SYS_read, SYS_write, SYS_readv, SYS_writev, SYS_pread64, SYS_pwrite64, SYS_lseek,
-        SYS_close, SYS_fcntl, SYS_ioctl, SYS_fstat, SYS_newfstatat, SYS_statx,
-        SYS_recvmsg, SYS_sendmsg, SYS_recvfrom, SYS_sendto, SYS_shutdown, SYS_getsockopt,
-        SYS_setsockopt, SYS_getsockname, SYS_getpeername,
-        SYS_epoll_create1, SYS_epoll_ctl, SYS_epoll_pwait, SYS_epoll_pwait2, SYS_eventfd2,
-        SYS_ppoll, SYS_pipe2,
-        SYS_getrlimit, SYS_prlimit64, SYS_getuid, SYS_geteuid, SYS_getgid, SYS_getegid,
-        SYS_uname, SYS_getcwd, SYS_restart_syscall,
+        SYS_read,
+        SYS_write,
+        SYS_readv,
+        SYS_writev,
+        SYS_pread64,
+        SYS_pwrite64,
+        SYS_lseek,
+        SYS_close,
+        SYS_fcntl,
+        SYS_ioctl,
+        SYS_fstat,
+        SYS_newfstatat,
+        SYS_statx,
+        SYS_recvmsg,
+        SYS_sendmsg,
+        SYS_recvfrom,
+        SYS_sendto,
+        SYS_shutdown,
+        SYS_getsockopt,
+        SYS_setsockopt,
+        SYS_getsockname,
+        SYS_getpeername,
+        SYS_epoll_create1,
+        SYS_epoll_ctl,
+        SYS_epoll_pwait,
+        SYS_epoll_pwait2,
+        SYS_eventfd2,
+        SYS_ppoll,
+        SYS_pipe2,
+        SYS_getrlimit,
+        SYS_prlimit64,
+        SYS_getuid,
+        SYS_geteuid,
+        SYS_getgid,
+        SYS_getegid,
+        SYS_uname,
+        SYS_getcwd,
+        SYS_restart_syscall,
         // File opens: listed so the second filter can refuse them with EACCES (see the module
         // documentation); this filter alone would allow them.
-        SYS_openat, SYS_openat2,
+        SYS_openat,
+        SYS_openat2,
     ];
     #[cfg(target_arch = "x86_64")]
     calls.extend(calls![
-        SYS_arch_prctl, SYS_epoll_wait, SYS_poll, SYS_stat, SYS_lstat, SYS_open, SYS_creat,
+        SYS_arch_prctl,
+        SYS_epoll_wait,
+        SYS_poll,
+        SYS_stat,
+        SYS_lstat,
+        SYS_open,
+        SYS_creat,
     ]);
     calls
 }
@@ -240,7 +302,10 @@ fn filters() -> Result<[BpfProgram; 3], HardeningError> {
     }
     let allow = compile(allowed, SeccompAction::KillProcess, SeccompAction::Allow)?;
     let refuse_opens = compile(
-        refused_opens().into_iter().map(|nr| (nr, Vec::new())).collect(),
+        refused_opens()
+            .into_iter()
+            .map(|nr| (nr, Vec::new()))
+            .collect(),
         SeccompAction::Allow,
         SeccompAction::Errno(OPEN_REFUSED_ERRNO),
     )?;
@@ -295,12 +360,37 @@ mod tests {
     fn the_allow_list_has_no_way_out() {
         let allowed: Vec<&str> = allowed_syscalls().into_iter().map(|(n, _)| n).collect();
         for forbidden in [
-            "SYS_socket", "SYS_socketpair", "SYS_connect", "SYS_bind", "SYS_listen",
-            "SYS_accept", "SYS_accept4", "SYS_execve", "SYS_execveat", "SYS_fork", "SYS_vfork",
-            "SYS_ptrace", "SYS_kill", "SYS_mount", "SYS_init_module", "SYS_bpf", "SYS_setuid",
-            "SYS_process_vm_readv", "SYS_process_vm_writev", "SYS_unlink", "SYS_unlinkat",
-            "SYS_rename", "SYS_renameat", "SYS_chmod", "SYS_chown", "SYS_mkdir", "SYS_link",
-            "SYS_symlink", "SYS_truncate", "SYS_userfaultfd", "SYS_perf_event_open",
+            "SYS_socket",
+            "SYS_socketpair",
+            "SYS_connect",
+            "SYS_bind",
+            "SYS_listen",
+            "SYS_accept",
+            "SYS_accept4",
+            "SYS_execve",
+            "SYS_execveat",
+            "SYS_fork",
+            "SYS_vfork",
+            "SYS_ptrace",
+            "SYS_kill",
+            "SYS_mount",
+            "SYS_init_module",
+            "SYS_bpf",
+            "SYS_setuid",
+            "SYS_process_vm_readv",
+            "SYS_process_vm_writev",
+            "SYS_unlink",
+            "SYS_unlinkat",
+            "SYS_rename",
+            "SYS_renameat",
+            "SYS_chmod",
+            "SYS_chown",
+            "SYS_mkdir",
+            "SYS_link",
+            "SYS_symlink",
+            "SYS_truncate",
+            "SYS_userfaultfd",
+            "SYS_perf_event_open",
         ] {
             assert!(!allowed.contains(&forbidden), "{forbidden} is allowed");
         }

@@ -30,6 +30,11 @@ pub const CLIENT_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// is killed rather than left half-started.
 pub const WORKER_START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long a worker told to stop has to exit before the host stops waiting (and kills it as
+/// it exits itself). A worker stops at once unless it is finishing a close
+/// (`worker::CLOSE_GRACE`).
+pub const WORKER_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Client connections the host relays at once, over all computations. Each holds two
 /// descriptors and two buffers in the host; the bound stops a connection flood from
 /// exhausting them. A connection over it is closed at once.
@@ -133,8 +138,8 @@ type Routes = Arc<Mutex<HashMap<String, Arc<Worker>>>>;
 pub struct Host {
     listener: TcpListener,
     routes: Routes,
+    /// Each worker's end, from the task watching it. Closed when every watcher has ended.
     events: mpsc::UnboundedReceiver<(String, WorkerState)>,
-    events_tx: mpsc::UnboundedSender<(String, WorkerState)>,
 }
 
 impl std::fmt::Debug for Host {
@@ -162,12 +167,13 @@ impl Host {
             }
             policies.push((id, path.clone()));
         }
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| HostError::Listen {
-                address: config.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| HostError::Listen {
+                    address: config.listen,
+                    source,
+                })?;
         let (events_tx, events) = mpsc::unbounded_channel();
         let config = Arc::new(config);
         let mut starting = tokio::task::JoinSet::new();
@@ -206,11 +212,11 @@ impl Host {
             }
             return Err(error);
         }
+        drop(events_tx);
         Ok(Host {
             listener,
             routes: Arc::new(Mutex::new(routes)),
             events,
-            events_tx,
         })
     }
 
@@ -228,7 +234,12 @@ impl Host {
         let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
         let mut workers: Vec<WorkerInfo> = routes
             .values()
-            .map(|w| w.info.lock().unwrap_or_else(PoisonError::into_inner).clone())
+            .map(|w| {
+                w.info
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone()
+            })
             .collect();
         workers.sort_by(|a, b| a.computation.cmp(&b.computation));
         workers
@@ -243,8 +254,11 @@ impl Host {
         mut on_event: impl FnMut(&str, &WorkerState),
     ) -> Vec<WorkerInfo> {
         let permits = Arc::new(Semaphore::new(MAX_RELAYED_CONNECTIONS));
-        let mut live = self.workers().iter().filter(|w| w.state == WorkerState::Serving).count();
-        drop(self.events_tx.clone());
+        let mut live = self
+            .workers()
+            .iter()
+            .filter(|w| w.state == WorkerState::Serving)
+            .count();
         tokio::pin!(shutdown);
         while live > 0 {
             tokio::select! {
@@ -253,9 +267,10 @@ impl Host {
                     for worker in self.routes.lock().unwrap_or_else(PoisonError::into_inner).values() {
                         let _ = worker.control.send(&HostMessage::Shutdown, None);
                     }
-                    // Wait for each worker's exit to be seen, so none outlives the host.
+                    // Wait for each worker's exit to be seen, so none outlives the host; one
+                    // that does not exit in time is killed when its watcher is dropped.
                     while live > 0 {
-                        match tokio::time::timeout(WORKER_START_TIMEOUT, self.events.recv()).await {
+                        match tokio::time::timeout(WORKER_STOP_TIMEOUT, self.events.recv()).await {
                             Ok(Some((computation, state))) => {
                                 on_event(&computation, &state);
                                 live -= 1;
@@ -414,18 +429,28 @@ async fn start_worker(
                 },
             }
         };
-        let exit = status.map(describe_exit).unwrap_or_else(|e| format!("could not be waited for: {e}"));
+        let exit = status
+            .map(describe_exit)
+            .unwrap_or_else(|e| format!("could not be waited for: {e}"));
         let (said, closed) = last.unwrap_or_default();
         let clean_exit = exit == "exited with status 0";
         let clean = clean_exit && (closed || said.is_empty());
-        let reason = if said.is_empty() { exit } else { format!("{said}; the worker {exit}") };
+        let reason = if said.is_empty() {
+            exit
+        } else {
+            format!("{said}; the worker {exit}")
+        };
         if clean {
             tracing::info!(computation, pid, %reason, "worker ended");
         } else {
             tracing::error!(computation, pid, %reason, "worker ended abnormally; the host and the other computations carry on");
         }
         let state = WorkerState::Ended { reason, clean };
-        watched.info.lock().unwrap_or_else(PoisonError::into_inner).state = state.clone();
+        watched
+            .info
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .state = state.clone();
         let _ = events.send((computation, state));
     });
     Ok(worker)
@@ -465,20 +490,28 @@ async fn attest(
         Ok(nonce) => nonce,
         Err(e) => {
             let message = format!("the attestation service: {e}");
-            let _ = send(&HostMessage::AttestationFailed { message: message.clone() });
+            let _ = send(&HostMessage::AttestationFailed {
+                message: message.clone(),
+            });
             return Err(message);
         }
     };
     send(&HostMessage::Nonce { nonce: nonce.nonce })?;
     let request = match next().await? {
         WorkerMessage::Attest { request } => request,
-        other => return Err(format!("expected an attestation request, the worker sent {other:?}")),
+        other => {
+            return Err(format!(
+                "expected an attestation request, the worker sent {other:?}"
+            ));
+        }
     };
     match service.attest(&request).await {
         Ok(response) => send(&HostMessage::Attested { response })?,
         Err(e) => {
             let message = format!("the attestation service refused the worker: {e}");
-            let _ = send(&HostMessage::AttestationFailed { message: message.clone() });
+            let _ = send(&HostMessage::AttestationFailed {
+                message: message.clone(),
+            });
             return Err(message);
         }
     }
@@ -535,32 +568,46 @@ pub fn describe_exit(status: std::process::ExitStatus) -> String {
 
 /// Reads the ClientHello, finds the worker, hands it one end of a socket pair and relays.
 async fn relay(mut tcp: TcpStream, routes: &Routes) -> Result<(), String> {
-    let (hello, name) = tokio::time::timeout(CLIENT_HELLO_TIMEOUT, sni::read_client_hello(&mut tcp))
-        .await
-        .map_err(|_| format!("no ClientHello within {CLIENT_HELLO_TIMEOUT:?}"))?
-        .map_err(|e| e.to_string())?;
+    let (hello, name) =
+        tokio::time::timeout(CLIENT_HELLO_TIMEOUT, sni::read_client_hello(&mut tcp))
+            .await
+            .map_err(|_| format!("no ClientHello within {CLIENT_HELLO_TIMEOUT:?}"))?
+            .map_err(|e| e.to_string())?;
     let worker = routes
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .get(&name)
         .cloned()
         .ok_or_else(|| format!("no computation {name:?} on this host"))?;
-    if worker.info.lock().unwrap_or_else(PoisonError::into_inner).state != WorkerState::Serving {
+    if worker
+        .info
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .state
+        != WorkerState::Serving
+    {
         return Err(format!("the worker for {name} has ended"));
     }
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| e.to_string())?;
     let control = Arc::clone(&worker.control);
     // The send blocks if the worker's queue is full: off the async threads.
-    tokio::task::spawn_blocking(move || control.send(&HostMessage::Connection, Some(theirs.as_fd())))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("handing the connection to the worker for {name}: {e}"))?;
+    tokio::task::spawn_blocking(move || {
+        control.send(&HostMessage::Connection, Some(theirs.as_fd()))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("handing the connection to the worker for {name}: {e}"))?;
     ours.set_nonblocking(true).map_err(|e| e.to_string())?;
     let mut ours = tokio::net::UnixStream::from_std(ours).map_err(|e| e.to_string())?;
     ours.write_all(&hello).await.map_err(|e| e.to_string())?;
     let _ = tcp.set_nodelay(true);
-    tokio::io::copy_bidirectional_with_sizes(&mut tcp, &mut ours, RELAY_BUFFER_BYTES, RELAY_BUFFER_BYTES)
-        .await
-        .map_err(|e| format!("relaying for {name}: {e}"))?;
+    tokio::io::copy_bidirectional_with_sizes(
+        &mut tcp,
+        &mut ours,
+        RELAY_BUFFER_BYTES,
+        RELAY_BUFFER_BYTES,
+    )
+    .await
+    .map_err(|e| format!("relaying for {name}: {e}"))?;
     Ok(())
 }

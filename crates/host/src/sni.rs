@@ -38,7 +38,9 @@ pub enum SniError {
     #[error("malformed ClientHello: {0}")]
     Malformed(&'static str),
     /// The ClientHello names no server: the host cannot tell which computation is meant.
-    #[error("the ClientHello has no server name (SNI); connect with the computation id as the server name")]
+    #[error(
+        "the ClientHello has no server name (SNI); connect with the computation id as the server name"
+    )]
     NoServerName,
     /// The connection ended or failed before the record was complete.
     #[error("reading the ClientHello: {0}")]
@@ -82,12 +84,15 @@ pub async fn read_client_hello<S: AsyncRead + Unpin>(
 pub fn server_name(payload: &[u8]) -> Result<String, SniError> {
     let mut r = Reader(payload);
     if r.u8()? != HANDSHAKE_CLIENT_HELLO {
-        return Err(SniError::Malformed("the first handshake message is not a ClientHello"));
+        return Err(SniError::Malformed(
+            "the first handshake message is not a ClientHello",
+        ));
     }
     let body_len = r.u24()?;
-    let mut hello = Reader(r.take(body_len).map_err(|_| {
-        SniError::Malformed("the ClientHello does not fit in the first record")
-    })?);
+    let mut hello =
+        Reader(r.take(body_len).map_err(|_| {
+            SniError::Malformed("the ClientHello does not fit in the first record")
+        })?);
     hello.take(2)?; // legacy_version
     hello.take(32)?; // random
     let n = usize::from(hello.u8()?);
@@ -134,7 +139,9 @@ struct Reader<'a>(&'a [u8]);
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], SniError> {
         if n > self.0.len() {
-            return Err(SniError::Malformed("a length runs past the end of the message"));
+            return Err(SniError::Malformed(
+                "a length runs past the end of the message",
+            ));
         }
         let (head, rest) = self.0.split_at(n);
         self.0 = rest;
@@ -189,7 +196,10 @@ mod tests {
     #[tokio::test]
     async fn refuses_what_is_not_a_client_hello() {
         let mut plain: &[u8] = b"GET / HTTP/1.1\r\n\r\n";
-        assert_eq!(read_client_hello(&mut plain).await.unwrap_err(), SniError::NotTls);
+        assert_eq!(
+            read_client_hello(&mut plain).await.unwrap_err(),
+            SniError::NotTls
+        );
         let mut huge: &[u8] = &[22, 3, 1, 0xff, 0xff];
         assert_eq!(
             read_client_hello(&mut huge).await.unwrap_err(),

@@ -124,14 +124,18 @@ pub fn run(options: &WorkerOptions) -> Result<(), WorkerError> {
 
 fn load(options: &WorkerOptions) -> Result<(ValidPolicy, SoftwarePlatform), WorkerError> {
     let bytes = std::fs::read(&options.policy).map_err(|e| {
-        WorkerError::Setup(format!("reading the policy {}: {e}", options.policy.display()))
+        WorkerError::Setup(format!(
+            "reading the policy {}: {e}",
+            options.policy.display()
+        ))
     })?;
     let policy = covenant_policy::parse(&bytes)
         .map_err(|e| WorkerError::Setup(format!("the policy is not valid: {e}")))?;
     let policy = covenant_policy::validate(&policy, time::OffsetDateTime::now_utc())
         .map_err(|problems| WorkerError::Setup(format!("the policy is not valid: {problems}")))?;
-    let platform = SoftwarePlatform::from_files(&options.platform_certificate, &options.platform_key)
-        .map_err(|e| WorkerError::Setup(format!("the software platform: {e}")))?;
+    let platform =
+        SoftwarePlatform::from_files(&options.platform_certificate, &options.platform_key)
+            .map_err(|e| WorkerError::Setup(format!("the software platform: {e}")))?;
     Ok((policy, platform))
 }
 
@@ -279,7 +283,9 @@ async fn next(
     match incoming.recv().await {
         Some(Ok(message)) => Ok(message),
         Some(Err(e)) => Err(WorkerError::Control(e)),
-        None => Err(WorkerError::Control("the host closed the control channel".into())),
+        None => Err(WorkerError::Control(
+            "the host closed the control channel".into(),
+        )),
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use covenant_sandbox::{Entry, RunLimits, Sandbox, SandboxConfig, Strategy, Value};
 use covenant_wasi::WasiCtx;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 
 #[path = "../../../guests/kernel/src/sha256.rs"]
 #[allow(dead_code, reason = "the bench uses the generated form only")]
@@ -23,7 +23,11 @@ const TRIVIAL: &str = r#"(module (memory (export "memory") 1) (func (export "_st
 const KERNEL_BYTES: u32 = 16 << 20;
 
 fn limits() -> RunLimits {
-    RunLimits { fuel: 1 << 40, timeout: Duration::from_secs(600), ..RunLimits::default() }
+    RunLimits {
+        fuel: 1 << 40,
+        timeout: Duration::from_secs(600),
+        ..RunLimits::default()
+    }
 }
 
 /// Raw wasmtime configured as Covenant's `jit` is (pooling with the same sizes, fuel, epochs).
@@ -58,7 +62,9 @@ fn instantiate(c: &mut Criterion) {
         group.bench_function(format!("covenant-{strategy}"), |b| {
             b.iter(|| {
                 let wasi = WasiCtx::builder("trivial").build().expect("wasi");
-                let run = sandbox.run(&module, wasi, &limits, &Entry::Command).expect("run");
+                let run = sandbox
+                    .run(&module, wasi, &limits, &Entry::Command)
+                    .expect("run");
                 assert_eq!(run.report.outcome, covenant_sandbox::Outcome::Exited(0));
             })
         });
@@ -74,7 +80,9 @@ fn instantiate(c: &mut Criterion) {
             store.set_fuel(1 << 40).expect("fuel");
             store.set_epoch_deadline(600_000);
             let instance = pre.instantiate(&mut store).expect("instantiate");
-            let start = instance.get_typed_func::<(), ()>(&mut store, "_start").expect("_start");
+            let start = instance
+                .get_typed_func::<(), ()>(&mut store, "_start")
+                .expect("_start");
             start.call(&mut store, ()).expect("call");
         })
     });
@@ -85,8 +93,12 @@ fn instantiate(c: &mut Criterion) {
     group.bench_function("raw-wasmi", |b| {
         b.iter(|| {
             let mut store = wasmi::Store::new(&engine, ());
-            let instance = linker.instantiate_and_start(&mut store, &module).expect("instantiate");
-            let start = instance.get_typed_func::<(), ()>(&store, "_start").expect("_start");
+            let instance = linker
+                .instantiate_and_start(&mut store, &module)
+                .expect("instantiate");
+            let start = instance
+                .get_typed_func::<(), ()>(&store, "_start")
+                .expect("_start");
             start.call(&mut store, ()).expect("call");
         })
     });
@@ -99,16 +111,33 @@ fn kernel(c: &mut Criterion) {
     let mut group = c.benchmark_group("sha256-16MiB");
     group.sample_size(10);
 
-    group.bench_function("native", |b| b.iter(|| assert_eq!(sha256::generated_digest_word(std::hint::black_box(KERNEL_BYTES as usize)), expected)));
+    group.bench_function("native", |b| {
+        b.iter(|| {
+            assert_eq!(
+                sha256::generated_digest_word(std::hint::black_box(KERNEL_BYTES as usize)),
+                expected
+            )
+        })
+    });
 
     for strategy in Strategy::ALL {
         let sandbox = Sandbox::new(SandboxConfig::new(strategy)).expect("sandbox");
         let module = sandbox.load(&wasm).expect("load");
         let limits = limits();
-        let entry = Entry::Export { name: "sha256_of_generated".into(), args: vec![Value::I32(KERNEL_BYTES as i32)] };
+        let entry = Entry::Export {
+            name: "sha256_of_generated".into(),
+            args: vec![Value::I32(KERNEL_BYTES as i32)],
+        };
         group.bench_function(format!("covenant-{strategy}"), |b| {
             b.iter(|| {
-                let run = sandbox.run(&module, WasiCtx::builder("k").build().expect("wasi"), &limits, &entry).expect("run");
+                let run = sandbox
+                    .run(
+                        &module,
+                        WasiCtx::builder("k").build().expect("wasi"),
+                        &limits,
+                        &entry,
+                    )
+                    .expect("run");
                 assert_eq!(run.returns, vec![Value::I32(expected as i32)]);
             })
         });
@@ -120,7 +149,9 @@ fn kernel(c: &mut Criterion) {
         b.iter(|| {
             let mut store = wasmtime::Store::new(&engine, ());
             let instance = wasmtime::Instance::new(&mut store, &module, &[]).expect("instantiate");
-            let f = instance.get_typed_func::<u32, u32>(&mut store, "sha256_of_generated").expect("export");
+            let f = instance
+                .get_typed_func::<u32, u32>(&mut store, "sha256_of_generated")
+                .expect("export");
             assert_eq!(f.call(&mut store, KERNEL_BYTES).expect("call"), expected);
         })
     });
@@ -131,8 +162,12 @@ fn kernel(c: &mut Criterion) {
     group.bench_function("raw-wasmi", |b| {
         b.iter(|| {
             let mut store = wasmi::Store::new(&engine, ());
-            let instance = linker.instantiate_and_start(&mut store, &module).expect("instantiate");
-            let f = instance.get_typed_func::<u32, u32>(&store, "sha256_of_generated").expect("export");
+            let instance = linker
+                .instantiate_and_start(&mut store, &module)
+                .expect("instantiate");
+            let f = instance
+                .get_typed_func::<u32, u32>(&store, "sha256_of_generated")
+                .expect("export");
             assert_eq!(f.call(&mut store, KERNEL_BYTES).expect("call"), expected);
         })
     });

@@ -307,16 +307,15 @@ fn call(
         .collect();
     let ty = func.ty(&*store);
     let same_types = ty.params().len() == params.len()
-        && ty
-            .params()
-            .zip(&params)
-            .all(|(expected, given)| match (expected, given) {
+        && ty.params().zip(&params).all(|(expected, given)| {
+            matches!(
+                (expected, given),
                 (wasmtime::ValType::I32, Val::I32(_))
-                | (wasmtime::ValType::I64, Val::I64(_))
-                | (wasmtime::ValType::F32, Val::F32(_))
-                | (wasmtime::ValType::F64, Val::F64(_)) => true,
-                _ => false,
-            });
+                    | (wasmtime::ValType::I64, Val::I64(_))
+                    | (wasmtime::ValType::F32, Val::F32(_))
+                    | (wasmtime::ValType::F64, Val::F64(_))
+            )
+        });
     if !same_types {
         let expected = ty
             .params()

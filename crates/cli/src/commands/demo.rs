@@ -60,14 +60,16 @@ const DEFAULT_SEED: u64 = 2026;
 
 /// Arguments of `covenant demo`.
 #[derive(Debug, Args)]
-#[command(long_about = "Run one example computation end to end on this machine, with the real \
+#[command(
+    long_about = "Run one example computation end to end on this machine, with the real \
     components: identities for every party, an attestation service on SQLite, a software \
     platform enrolled, the policy built, the host with its hardened worker process, and each \
     principal over mutually authenticated TLS on loopback (upload, run, fetch, verify the \
     receipt, close). Says what it does at each step, prints the result and the verified \
     receipt, and leaves everything in a directory with COMMANDS.md, the commands to redo \
     each step by hand. Examples: private-set-intersection (default), intersection-sum, \
-    linear-regression, macd, edit-distance, shamir (the directories under examples/).")]
+    linear-regression, macd, edit-distance, shamir (the directories under examples/)."
+)]
 pub struct DemoArgs {
     /// The example: a directory under `examples/`.
     #[arg(default_value = DEFAULT_EXAMPLE, value_name = "EXAMPLE")]
@@ -174,7 +176,10 @@ async fn demo(
 
     // 1. Identities.
     let principals = principal_names(source)?;
-    step(1, "Identities: an X.509 certificate and a P-256 key for every party");
+    step(
+        1,
+        "Identities: an X.509 certificate and a P-256 key for every party",
+    );
     let ids = dir.join("ids");
     for principal in principals.iter().map(String::as_str).chain(["platform"]) {
         super::identity::create(&ids, principal)?;
@@ -185,13 +190,17 @@ async fn demo(
     ));
 
     // 2. Attestation service.
-    step(2, "Attestation service: a CA and an SQLite database, serving on loopback");
+    step(
+        2,
+        "Attestation service: a CA and an SQLite database, serving on loopback",
+    );
     let service_dir = ServiceDir::new(dir.join("attestation"));
     let (ca, db) = service_dir
         .init(None)
         .await
         .context("creating the attestation service")?;
-    let platform_pem = std::fs::read(ids.join("platform.crt")).context("reading ids/platform.crt")?;
+    let platform_pem =
+        std::fs::read(ids.join("platform.crt")).context("reading ids/platform.crt")?;
     covenant_attestation_service::admin::enroll_platform(
         &db,
         PLATFORM_NAME,
@@ -207,7 +216,9 @@ async fn demo(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("listening for the attestation service")?;
-    let service_addr = listener.local_addr().context("the attestation service's address")?;
+    let service_addr = listener
+        .local_addr()
+        .context("the attestation service's address")?;
     let service = Arc::new(AttestationService::new(db, ca, ServiceConfig::default()));
     let (stop_service, service_stopped) = tokio::sync::oneshot::channel::<()>();
     let service_task = tokio::spawn(covenant_attestation_service::serve(
@@ -218,7 +229,7 @@ async fn demo(
             let _ = service_stopped.await;
         },
     ));
-    say(format!("database: attestation/attestation.db; CA: attestation/ca.crt"));
+    say("database: attestation/attestation.db; CA: attestation/ca.crt");
     say(format!(
         "enrolled the software platform {PLATFORM_NAME:?} (ids/platform.crt)"
     ));
@@ -226,7 +237,10 @@ async fn demo(
     say(format!("listening on http://{service_addr}"));
 
     // 3. Policy.
-    step(3, "Policy: the example's policy.toml built into policy.json");
+    step(
+        3,
+        "Policy: the example's policy.toml built into policy.json",
+    );
     let program_file = program_file_name(source)?;
     std::fs::write(dir.join(&program_file), &program)
         .with_context(|| format!("writing {program_file}"))?;
@@ -240,8 +254,12 @@ async fn demo(
     let source = localise(source, &format!("http://{service_addr}"), expires)?;
     std::fs::write(dir.join("policy.toml"), &source).context("writing policy.toml")?;
     let read = |path: &str| std::fs::read(dir.join(path));
-    let policy = covenant_policy::build(&source, &read, Some(super::measurement::self_measurement()?))
-        .map_err(|e| anyhow::anyhow!("the example's policy does not build: {e}"))?;
+    let policy = covenant_policy::build(
+        &source,
+        &read,
+        Some(super::measurement::self_measurement()?),
+    )
+    .map_err(|e| anyhow::anyhow!("the example's policy does not build: {e}"))?;
     let valid = covenant_policy::validate(&policy, OffsetDateTime::now_utc())
         .map_err(|problems| anyhow::anyhow!("the example's policy is not valid: {problems}"))?;
     let json = covenant_policy::to_json_pretty(&policy).context("serialising the policy")?;
@@ -268,7 +286,10 @@ async fn demo(
     ));
 
     // 4. Host and worker.
-    step(4, "Host: a worker process for the computation, hardened and attested");
+    step(
+        4,
+        "Host: a worker process for the computation, hardened and attested",
+    );
     let config = HostConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         policies: vec![dir.join("policy.json")],
@@ -286,9 +307,10 @@ async fn demo(
             worker.pid
         ));
     }
-    say(format!(
-        "attested by the service: certificate for the worker's own TLS key, naming its measurement and the policy hash"
-    ));
+    say(
+        "attested by the service: certificate for the worker's own TLS key, naming its \
+         measurement and the policy hash",
+    );
     say(format!(
         "host listening on {host_addr}; it routes by the computation id (TLS SNI) and relays ciphertext"
     ));
@@ -301,7 +323,10 @@ async fn demo(
     ));
 
     // 5. Provision.
-    step(5, "Provision: each principal connects and uploads what the policy assigns it");
+    step(
+        5,
+        "Provision: each principal connects and uploads what the policy assigns it",
+    );
     let host_text = host_addr.to_string();
     let mut clients = Vec::new();
     for principal in &principals {
@@ -353,7 +378,10 @@ async fn demo(
         .starters
         .first()
         .context("the policy names no run starter")?;
-    step(6, "Run: the program runs in the worker under the policy's limits");
+    step(
+        6,
+        "Run: the program runs in the worker under the policy's limits",
+    );
     let (record, receipt) = match client_of(&mut clients, starter)?
         .run(true)
         .await
@@ -371,7 +399,10 @@ async fn demo(
     ));
 
     // 7. Results and receipt.
-    step(7, "Results: each reader fetches what the policy lets it read; the receipt is verified");
+    step(
+        7,
+        "Results: each reader fetches what the policy lets it read; the receipt is verified",
+    );
     let readers = &policy
         .outputs
         .iter()
@@ -385,7 +416,11 @@ async fn demo(
             .fetch(example.output, &mut bytes, &mut NoProgress)
             .await
             .with_context(|| format!("{reader} fetching {}", example.output))?;
-        say(format!("{reader} fetched {} ({} bytes)", example.output, bytes.len()));
+        say(format!(
+            "{reader} fetched {} ({} bytes)",
+            example.output,
+            bytes.len()
+        ));
         result = bytes;
     }
     let result_text = String::from_utf8_lossy(&result).into_owned();
@@ -407,7 +442,9 @@ async fn demo(
         .map_err(|e| anyhow::anyhow!("the receipt does not verify: {e}"))?;
     let claims = &verified.claims;
     println!();
-    say("The receipt (receipt.jws) verifies against the policy: signed by the worker's attested key,");
+    say(
+        "The receipt (receipt.jws) verifies against the policy: signed by the worker's attested key,",
+    );
     say(format!(
         "  computation {}, run {}, engine {}, outcome {}, fuel {}",
         claims.computation, claims.run, claims.engine, claims.outcome, claims.fuel_used
@@ -415,7 +452,10 @@ async fn demo(
     say(format!("  policy  {}", claims.policy_sha256));
     say(format!("  program {}", claims.program_sha256));
     for input in &claims.inputs {
-        say(format!("  input   {} {} ({} bytes)", input.sha256, input.path, input.bytes));
+        say(format!(
+            "  input   {} {} ({} bytes)",
+            input.sha256, input.path, input.bytes
+        ));
     }
     for output in &claims.outputs {
         if let Some(sha256) = &output.sha256 {
@@ -535,10 +575,16 @@ fn commands(
          fresh directory with the example's source, program and data (run from this directory):\n"
     );
     let _ = writeln!(s, "```sh");
-    let _ = writeln!(s, "mkdir ../by-hand && cp policy.toml {program_file} ../by-hand/ && cp -r data ../by-hand/");
+    let _ = writeln!(
+        s,
+        "mkdir ../by-hand && cp policy.toml {program_file} ../by-hand/ && cp -r data ../by-hand/"
+    );
     let _ = writeln!(s, "cd ../by-hand");
     let _ = writeln!(s, "```\n");
-    let _ = writeln!(s, "1. Identities, one per party and one for the platform:\n\n```sh");
+    let _ = writeln!(
+        s,
+        "1. Identities, one per party and one for the platform:\n\n```sh"
+    );
     for p in principals.iter().map(String::as_str).chain(["platform"]) {
         let _ = writeln!(s, "covenant identity new {p} --dir ids");
     }
@@ -557,7 +603,10 @@ fn commands(
         s,
         "covenant attestation-service allow-measurement --dir attestation {PLATFORM_NAME} \"$(covenant measurement)\""
     );
-    let _ = writeln!(s, "covenant attestation-service serve --dir attestation --listen 127.0.0.1:3010");
+    let _ = writeln!(
+        s,
+        "covenant attestation-service serve --dir attestation --listen 127.0.0.1:3010"
+    );
     let _ = writeln!(s, "```\n");
     let _ = writeln!(
         s,
@@ -573,9 +622,15 @@ fn commands(
         "4. The host, with a hardened worker for the computation; leave it running in its own \
          terminal (it listens on 127.0.0.1:7443, where `covenant client` connects by default):\n\n```sh"
     );
-    let _ = writeln!(s, "covenant serve --policy policy.json --platform-key ids/platform.key");
+    let _ = writeln!(
+        s,
+        "covenant serve --policy policy.json --platform-key ids/platform.key"
+    );
     let _ = writeln!(s, "```\n");
-    let _ = writeln!(s, "5. Each principal provides what the policy assigns it:\n\n```sh");
+    let _ = writeln!(
+        s,
+        "5. Each principal provides what the policy assigns it:\n\n```sh"
+    );
     let _ = writeln!(
         s,
         "{} provide-program {program_file}",
@@ -607,7 +662,10 @@ fn commands(
             let _ = writeln!(s, "{} receipt -o receipt.jws", client(reader));
         }
     }
-    let _ = writeln!(s, "covenant receipt verify --policy policy.json receipt.jws");
+    let _ = writeln!(
+        s,
+        "covenant receipt verify --policy policy.json receipt.jws"
+    );
     for p in principals {
         let _ = writeln!(s, "{} close", client(p));
     }

@@ -75,8 +75,7 @@ pub fn create(dir: &Path, name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
             )));
         }
     }
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
 
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
         .context("generating a P-256 key")?;

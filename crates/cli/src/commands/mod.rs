@@ -11,8 +11,8 @@
 pub mod attestation_service;
 pub mod client;
 pub mod compile;
-pub mod demo;
 pub mod completions;
+pub mod demo;
 pub mod identity;
 pub mod measurement;
 pub mod policy;

@@ -37,15 +37,30 @@ fn assert_demo_runs(example: &str, cwd: &Path) {
         "verifies against the policy",
         "Closed: every principal closed the computation",
     ] {
-        assert!(all.contains(expected), "covenant demo {example} did not say {expected:?}:\n{all}");
+        assert!(
+            all.contains(expected),
+            "covenant demo {example} did not say {expected:?}:\n{all}"
+        );
     }
     let dir = cwd.join(example);
-    for file in ["policy.toml", "policy.json", "receipt.jws", "result.txt", "COMMANDS.md"] {
+    for file in [
+        "policy.toml",
+        "policy.json",
+        "receipt.jws",
+        "result.txt",
+        "COMMANDS.md",
+    ] {
         assert!(dir.join(file).is_file(), "{example}: no {file}");
     }
     // The receipt it left verifies with the ordinary command, offline.
     let verify = covenant(
-        &["receipt", "verify", "--policy", "policy.json", "receipt.jws"],
+        &[
+            "receipt",
+            "verify",
+            "--policy",
+            "policy.json",
+            "receipt.jws",
+        ],
         &dir,
     );
     assert!(verify.status.success(), "{example}: {}", text(&verify));
@@ -54,7 +69,9 @@ fn assert_demo_runs(example: &str, cwd: &Path) {
     let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
     let running = String::from_utf8_lossy(&ps.stdout);
     assert!(
-        !running.lines().any(|l| l.contains("worker") && l.contains(policy.to_str().unwrap())),
+        !running
+            .lines()
+            .any(|l| l.contains("worker") && l.contains(policy.to_str().unwrap())),
         "{example}: a worker is still running"
     );
 }
@@ -94,7 +111,11 @@ fn the_readme_main_command_is_a_demo_that_runs() {
         .expect("cargo run ... -- ARGS")
         .split_whitespace()
         .collect();
-    assert_eq!(args.first(), Some(&"demo"), "the main command is `covenant demo`: {command}");
+    assert_eq!(
+        args.first(),
+        Some(&"demo"),
+        "the main command is `covenant demo`: {command}"
+    );
     let cwd = tempfile::tempdir().unwrap();
     let output = covenant(&args, cwd.path());
     assert!(output.status.success(), "{command}:\n{}", text(&output));
@@ -107,8 +128,14 @@ fn an_unknown_example_is_refused_with_the_list() {
     let output = covenant(&["demo", "no-such-example"], cwd.path());
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     let all = text(&output);
-    assert!(all.contains("private-set-intersection") && all.contains("shamir"), "{all}");
-    assert!(std::fs::read_dir(cwd.path()).unwrap().next().is_none(), "it made files");
+    assert!(
+        all.contains("private-set-intersection") && all.contains("shamir"),
+        "{all}"
+    );
+    assert!(
+        std::fs::read_dir(cwd.path()).unwrap().next().is_none(),
+        "it made files"
+    );
 }
 
 #[test]
@@ -120,6 +147,9 @@ fn a_directory_the_demo_did_not_make_is_left_alone() {
     let output = covenant(&["demo", "macd", "--dir", "mine"], cwd.path());
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(text(&output).contains("was not made by `covenant demo`"));
-    assert_eq!(std::fs::read_to_string(mine.join("notes.txt")).unwrap(), "keep me");
+    assert_eq!(
+        std::fs::read_to_string(mine.join("notes.txt")).unwrap(),
+        "keep me"
+    );
     assert_eq!(std::fs::read_dir(&mine).unwrap().count(), 1);
 }

@@ -747,7 +747,11 @@ fn a_guest_snooping_beside_another_computation_finds_only_its_own_data() {
     let wasm = format!("{}.wasm", covenant_guests::SNOOP.name);
     deployment.client_ok(&snoop, "researcher", &["provide-program", &wasm]);
     let run = deployment.client_ok(&snoop, "researcher", &["run", "--wait"]);
-    assert!(text(&run.stdout).contains("exited with code 0"), "{}", text(&run.stdout));
+    assert!(
+        text(&run.stdout).contains("exited with code 0"),
+        "{}",
+        text(&run.stdout)
+    );
     deployment.client_ok(
         &snoop,
         "researcher",
@@ -761,8 +765,15 @@ fn a_guest_snooping_beside_another_computation_finds_only_its_own_data() {
     );
     // ...and nothing of the other computation, of the host, or of the worker's process.
     assert!(!found.contains("SECRET-OF-THE-VICTIM"), "{found}");
-    for denied in ["/etc/passwd", "/proc/self/environ", "/input/../../etc/passwd"] {
-        assert!(found.contains(&format!("DENIED {denied}:")), "{denied}: {found}");
+    for denied in [
+        "/etc/passwd",
+        "/proc/self/environ",
+        "/input/../../etc/passwd",
+    ] {
+        assert!(
+            found.contains(&format!("DENIED {denied}:")),
+            "{denied}: {found}"
+        );
     }
     assert!(!found.contains("root:x:0:0"), "a host file leaked: {found}");
     assert!(!found.lines().any(|l| l.starts_with("ENV ")), "{found}");
@@ -879,7 +890,10 @@ fn workers_are_hardened() {
         line.split_whitespace().take(2).map(str::to_owned).collect()
     };
     let address_space = covenant_host::hardening::WORKER_ADDRESS_SPACE_BYTES.to_string();
-    assert_eq!(limit("Max address space"), [address_space.clone(), address_space]);
+    assert_eq!(
+        limit("Max address space"),
+        [address_space.clone(), address_space]
+    );
     let files = covenant_host::hardening::WORKER_MAX_DESCRIPTORS.to_string();
     assert_eq!(limit("Max open files"), [files.clone(), files]);
 }

@@ -36,7 +36,11 @@ fn served() -> Served {
 
 fn served_with(edit: impl FnOnce(&mut Policy)) -> Served {
     let service = Service::new();
-    let (alice, bob, carol) = (credentials("alice"), credentials("bob"), credentials("carol"));
+    let (alice, bob, carol) = (
+        credentials("alice"),
+        credentials("bob"),
+        credentials("carol"),
+    );
     let mut policy = support::policy(&service, &sum_inputs(), Strategy::Interpreter);
     edit(&mut policy);
     for (p, c) in policy.principals.iter_mut().zip([&alice, &bob, &carol]) {
@@ -97,7 +101,9 @@ struct Client {
 impl Client {
     async fn connect(served: &Served, addr: std::net::SocketAddr, who: &Credentials) -> Self {
         let expected = expected_runtime(&support::validate(&served.policy)).unwrap();
-        let tls = tls_connect(addr, client_config(expected, who)).await.unwrap();
+        let tls = tls_connect(addr, client_config(expected, who))
+            .await
+            .unwrap();
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .unwrap();
@@ -188,12 +194,17 @@ async fn a_detached_run_answers_at_once_and_its_outcome_shows_in_status() {
     let mut bob = Client::connect(&s, addr, &s.bob).await;
     let mut carol = Client::connect(&s, addr, &s.carol).await;
     alice.json("PUT", "/v1/program", &sum_inputs()).await;
-    alice.json("PUT", "/v1/inputs/%2Finput%2Fa.csv", A_CSV).await;
+    alice
+        .json("PUT", "/v1/inputs/%2Finput%2Fa.csv", A_CSV)
+        .await;
     bob.json("PUT", "/v1/inputs/%2Finput%2Fb.csv", B_CSV).await;
 
     let (status, body) = alice.json("POST", "/v1/run?detach=maybe", b"").await;
     assert_eq!((status, body["error"].as_str()), (400, Some("bad-query")));
-    assert_eq!(carol.json("GET", "/v1/status", b"").await.1["state"], "ready");
+    assert_eq!(
+        carol.json("GET", "/v1/status", b"").await.1["state"],
+        "ready"
+    );
 
     let (status, body) = alice.json("POST", "/v1/run?detach=true", b"").await;
     assert_eq!(status, 202, "{body}");
@@ -209,7 +220,10 @@ async fn a_detached_run_answers_at_once_and_its_outcome_shows_in_status() {
     let (status, result) = carol
         .send("GET", "/v1/outputs/%2Foutput%2Fresult.txt", b"")
         .await;
-    assert_eq!((status, String::from_utf8(result).unwrap().trim()), (200, "40"));
+    assert_eq!(
+        (status, String::from_utf8(result).unwrap().trim()),
+        (200, "40")
+    );
 }
 
 #[tokio::test]
@@ -224,7 +238,10 @@ async fn closed_resolves_once_every_principal_has_closed() {
     alice.json("POST", "/v1/close", b"").await;
     bob.json("POST", "/v1/close", b"").await;
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    assert!(!closed.is_finished(), "closed() resolved before every principal agreed");
+    assert!(
+        !closed.is_finished(),
+        "closed() resolved before every principal agreed"
+    );
     let (status, _) = carol.json("POST", "/v1/close", b"").await;
     assert_eq!(status, 200);
     tokio::time::timeout(std::time::Duration::from_secs(10), closed)
@@ -243,28 +260,53 @@ async fn a_refused_action_has_its_status_and_rule_and_names_no_other_principals_
 
     // bob may not upload the program (role: 403).
     let (status, body) = bob.json("PUT", "/v1/program", &sum_inputs()).await;
-    assert_eq!((status, body["error"].as_str()), (403, Some("not-program-provider")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("not-program-provider"))
+    );
     // A wrong program (hash: 422).
     let (status, body) = alice.json("PUT", "/v1/program", b"\0asm\x01\0\0\0").await;
-    assert_eq!((status, body["error"].as_str()), (422, Some("program-hash-mismatch")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("program-hash-mismatch"))
+    );
     // bob may not upload alice's input, whose content alice has sent.
     let secret = b"9,9,9\n";
-    let (status, _) = alice.json("PUT", "/v1/inputs/%2Finput%2Fa.csv", secret).await;
+    let (status, _) = alice
+        .json("PUT", "/v1/inputs/%2Finput%2Fa.csv", secret)
+        .await;
     assert_eq!(status, 200);
     let (status, body) = bob.json("PUT", "/v1/inputs/%2Finput%2Fa.csv", b"1\n").await;
-    assert_eq!((status, body["error"].as_str()), (403, Some("not-input-provider")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("not-input-provider"))
+    );
     // A second upload (state: 409), a run before everything is there (409).
-    let (status, body) = alice.json("PUT", "/v1/inputs/%2Finput%2Fa.csv", secret).await;
-    assert_eq!((status, body["error"].as_str()), (409, Some("input-already-provided")));
+    let (status, body) = alice
+        .json("PUT", "/v1/inputs/%2Finput%2Fa.csv", secret)
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("input-already-provided"))
+    );
     let (status, body) = alice.json("POST", "/v1/run", b"").await;
-    assert_eq!((status, body["error"].as_str()), (409, Some("program-missing")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("program-missing"))
+    );
     // An input over its bound (413), an undeclared input and a fetch before the run.
     let (status, body) = bob
         .json("PUT", "/v1/inputs/%2Finput%2Fb.csv", &vec![b'1'; 4096])
         .await;
-    assert_eq!((status, body["error"].as_str()), (413, Some("input-too-large")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (413, Some("input-too-large"))
+    );
     let (status, body) = bob.json("PUT", "/v1/inputs/%2Finput%2Fz.csv", b"1").await;
-    assert_eq!((status, body["error"].as_str()), (404, Some("unknown-input")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown-input"))
+    );
     let (status, body) = carol.json("GET", "/v1/outputs/stdout", b"").await;
     assert_eq!((status, body["error"].as_str()), (409, Some("wrong-state")));
     let (status, body) = alice.json("GET", "/v1/outputs/stdout", b"").await;
@@ -275,13 +317,21 @@ async fn a_refused_action_has_its_status_and_rule_and_names_no_other_principals_
     // Every refusal body above was seen by bob or carol too: none names alice's data.
     let alice_hash = support::sha256_hex(secret);
     for (who, client) in [("bob", &mut bob), ("carol", &mut carol)] {
-        let (_, body) = client.send("PUT", "/v1/inputs/%2Finput%2Fa.csv", secret).await;
+        let (_, body) = client
+            .send("PUT", "/v1/inputs/%2Finput%2Fa.csv", secret)
+            .await;
         let text = String::from_utf8(body).unwrap();
-        assert!(!text.contains(&alice_hash), "{who} saw alice's hash: {text}");
+        assert!(
+            !text.contains(&alice_hash),
+            "{who} saw alice's hash: {text}"
+        );
         assert!(!text.contains("9,9,9"), "{who} saw alice's data: {text}");
         let (_, body) = client.send("GET", "/v1/status", b"").await;
         let text = String::from_utf8(body).unwrap();
-        assert!(!text.contains(&alice_hash), "{who} saw alice's hash: {text}");
+        assert!(
+            !text.contains(&alice_hash),
+            "{who} saw alice's hash: {text}"
+        );
     }
 }
 
@@ -310,7 +360,10 @@ async fn an_unknown_client_certificate_is_refused_in_the_handshake() {
             .await;
         let mut buf = Vec::new();
         let read = tls.read_to_end(&mut buf).await;
-        assert!(read.is_err() || buf.is_empty(), "the server answered: {buf:?}");
+        assert!(
+            read.is_err() || buf.is_empty(),
+            "the server answered: {buf:?}"
+        );
     }
 }
 
@@ -369,10 +422,16 @@ async fn a_client_that_disconnects_mid_upload_leaves_the_input_absent_and_resend
             .find(|i| i["path"] == "/input/b.csv")
             .unwrap()
             .clone();
-        assert_eq!(b["provided"], false, "a partial upload was stored: {status}");
+        assert_eq!(
+            b["provided"], false,
+            "a partial upload was stored: {status}"
+        );
         let (code, body) = bob.json("PUT", "/v1/inputs/%2Finput%2Fb.csv", B_CSV).await;
         if body["error"] == "upload-in-progress" {
-            assert!(std::time::Instant::now() < deadline, "the upload stayed reserved");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the upload stayed reserved"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             continue;
         }
@@ -392,8 +451,14 @@ async fn a_large_upload_streams_whole_and_one_byte_over_its_bound_is_refused() {
     let big: Vec<u8> = (0..BOUND).map(|i| (i % 251) as u8).collect();
     let mut over = big.clone();
     over.push(0);
-    let (status, body) = alice.json("PUT", "/v1/inputs/%2Finput%2Fa.csv", &over).await;
-    assert_eq!((status, body["error"].as_str()), (413, Some("input-too-large")), "{body}");
+    let (status, body) = alice
+        .json("PUT", "/v1/inputs/%2Finput%2Fa.csv", &over)
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (413, Some("input-too-large")),
+        "{body}"
+    );
     let (status, body) = alice.json("PUT", "/v1/inputs/%2Finput%2Fa.csv", &big).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["bytes"], BOUND);
