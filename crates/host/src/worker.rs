@@ -25,6 +25,7 @@ use covenant_attest::Digest;
 use covenant_attest::software::SoftwarePlatform;
 use covenant_attest::wire::{accept_attestation_response, prepare_attestation};
 use covenant_policy::ValidPolicy;
+use covenant_policy::bounds::MAX_POLICY_BYTES;
 use covenant_runtime::api::{ApiServer, ServerIdentity};
 use covenant_runtime::{Computation, ReceiptSigner};
 use tokio::sync::mpsc;
@@ -84,13 +85,19 @@ pub enum WorkerError {
 /// # Errors
 /// [`WorkerError`]; it has also been reported to the host if the channel was up.
 pub fn run(options: &WorkerOptions) -> Result<(), WorkerError> {
-    // 1. Everything from the file system, before hardening.
-    let (policy, platform) = load(options)?;
     let control = std::io::stdin()
         .as_fd()
         .try_clone_to_owned()
         .map_err(|e| WorkerError::Setup(format!("taking the control socket: {e}")))?;
     let control = Arc::new(ControlSocket::from_fd(control));
+    // 1. Everything from the file system, before hardening.
+    let (policy, platform) = match load(options) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            report_failure(&control, &error);
+            return Err(error);
+        }
+    };
     // 2. The async runtime, whose threads the filter then covers too.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKER_ASYNC_THREADS)
@@ -123,12 +130,26 @@ pub fn run(options: &WorkerOptions) -> Result<(), WorkerError> {
 }
 
 fn load(options: &WorkerOptions) -> Result<(ValidPolicy, SoftwarePlatform), WorkerError> {
-    let bytes = std::fs::read(&options.policy).map_err(|e| {
+    use std::io::Read as _;
+    let unreadable = |e: std::io::Error| {
         WorkerError::Setup(format!(
             "reading the policy {}: {e}",
             options.policy.display()
         ))
-    })?;
+    };
+    // Bounded: the path comes from the (untrusted) host.
+    let mut bytes = Vec::new();
+    std::fs::File::open(&options.policy)
+        .map_err(unreadable)?
+        .take(MAX_POLICY_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() > MAX_POLICY_BYTES {
+        return Err(WorkerError::Setup(format!(
+            "the policy {} is larger than {MAX_POLICY_BYTES} bytes",
+            options.policy.display()
+        )));
+    }
     let policy = covenant_policy::parse(&bytes)
         .map_err(|e| WorkerError::Setup(format!("the policy is not valid: {e}")))?;
     let policy = covenant_policy::validate(&policy, time::OffsetDateTime::now_utc())

@@ -1005,3 +1005,59 @@ fn an_upload_cut_off_midway_leaves_no_input_and_can_be_sent_again() {
     let status = deployment.status(&policy, "hospital-a");
     assert_eq!(status["inputs"][0]["provided"], true, "{status}");
 }
+
+#[test]
+fn a_worker_that_cannot_start_is_a_clear_error_and_nothing_is_left_running() {
+    let deployment = Deployment::new();
+    let policy = deployment.policy("policy", &Spec::psi("shared-patients"));
+    let policy = policy.to_str().unwrap();
+    // A platform key the attestation service never enrolled: the service refuses the worker.
+    let refused = covenant_in(
+        deployment.root(),
+        &[
+            "serve",
+            "--policy",
+            policy,
+            "--platform-key",
+            "ids/hospital-a.key",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let stderr = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("computation shared-patients: the worker did not start")
+            && stderr.contains("the attestation service refused the worker"),
+        "{stderr}"
+    );
+    // A platform certificate that is not the key's: the worker says so before hardening.
+    let mismatched = covenant_in(
+        deployment.root(),
+        &[
+            "serve",
+            "--policy",
+            policy,
+            "--platform-key",
+            "ids/platform.key",
+            "--platform-cert",
+            "ids/hospital-b.crt",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let stderr = text(&mismatched.stderr);
+    assert_eq!(mismatched.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the software platform") && stderr.contains("does not match"),
+        "{stderr}"
+    );
+    // Neither left a worker behind.
+    let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    assert!(
+        !text(&ps.stdout)
+            .lines()
+            .any(|l| l.contains("worker") && l.contains(policy)),
+        "a worker is still running"
+    );
+}
