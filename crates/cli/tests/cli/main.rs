@@ -1,6 +1,7 @@
 //! The `covenant` binary's tests: each runs the real binary on real files.
 
 mod attestation_service;
+mod c_guest;
 mod client;
 mod completions;
 mod demo;
