@@ -25,6 +25,7 @@ struct Cli {
 enum Command {
     /// Run an example computation end to end on this machine: every party, the attestation
     /// service, the host and its worker, over real TLS on loopback.
+    #[command(long_about = commands::demo::LONG_ABOUT)]
     Demo(commands::demo::DemoArgs),
     /// Make identities: an X.509 certificate and a P-256 key for a principal, platform or signer.
     #[command(subcommand)]
@@ -37,6 +38,7 @@ enum Command {
     #[command(subcommand)]
     Policy(commands::policy::PolicyCommand),
     /// Print the software-platform measurement of this build (SHA-256 of the executable).
+    #[command(long_about = commands::measurement::LONG_ABOUT)]
     Measurement(commands::measurement::MeasurementArgs),
     /// Run and administer an attestation service: init, serve, enroll-platform,
     /// allow-measurement, revoke, audit.
@@ -44,6 +46,7 @@ enum Command {
     AttestationService(commands::attestation_service::AttestationServiceCommand),
     /// Serve computations: a hardened, attested worker process per policy, clients relayed
     /// by the computation id they name (SNI).
+    #[command(long_about = commands::serve::LONG_ABOUT)]
     Serve(commands::serve::ServeArgs),
     /// The trusted runtime of one computation, started by `covenant serve` (not by hand).
     #[command(hide = true)]
@@ -54,8 +57,10 @@ enum Command {
     #[command(subcommand)]
     Receipt(commands::receipt::ReceiptCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    #[command(long_about = commands::completions::COMPLETIONS_LONG_ABOUT)]
     Completions(commands::completions::CompletionsArgs),
     /// Write roff manual pages for covenant and every subcommand.
+    #[command(long_about = commands::completions::MAN_LONG_ABOUT)]
     Man(commands::completions::ManArgs),
 }
 

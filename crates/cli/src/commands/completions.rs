@@ -18,29 +18,29 @@ use clap_complete::Shell;
 /// The binary's name as users type it; completion scripts register themselves under it.
 const BIN_NAME: &str = "covenant";
 
-/// Print a shell completion script for covenant to stdout.
-#[derive(Debug, Args)]
-#[command(
-    long_about = "Print a completion script for covenant to stdout. Load it in the current shell \
+/// The subcommand's long help (`--help`).
+pub const COMPLETIONS_LONG_ABOUT: &str = "Print a completion script for covenant to stdout. Load it in the current shell \
                   or save it where your shell looks for completions, e.g.\n\n  \
                   covenant completions bash > ~/.local/share/bash-completion/completions/covenant\n  \
                   covenant completions zsh > \"${fpath[1]}/_covenant\"\n  \
-                  covenant completions fish > ~/.config/fish/completions/covenant.fish"
-)]
+                  covenant completions fish > ~/.config/fish/completions/covenant.fish";
+
+/// Print a shell completion script for covenant to stdout.
+#[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell to write the script for.
     #[arg(value_enum)]
     pub shell: Shell,
 }
 
-/// Write roff manual pages for covenant and each of its subcommands.
-#[derive(Debug, Args)]
-#[command(
-    long_about = "Write roff manual pages: covenant.1 and one page per subcommand \
+/// The subcommand's long help (`--help`).
+pub const MAN_LONG_ABOUT: &str = "Write roff manual pages: covenant.1 and one page per subcommand \
                   (covenant-run.1, covenant-policy-build.1, ...). With -o DIR, every page is \
                   written into DIR (created if missing) and each path is printed; without it, \
-                  the top-level page goes to stdout (try `covenant man | man -l -`)."
-)]
+                  the top-level page goes to stdout (try `covenant man | man -l -`).";
+
+/// Write roff manual pages for covenant and each of its subcommands.
+#[derive(Debug, Args)]
 pub struct ManArgs {
     /// Write every page into this directory instead of printing the top-level page.
     #[arg(short = 'o', long = "out-dir", value_name = "DIR")]

@@ -58,18 +58,18 @@ const PLATFORM_NAME: &str = "demo-platform";
 /// The seed the demo's data is generated from, unless `--seed` says otherwise.
 const DEFAULT_SEED: u64 = 2026;
 
-/// Arguments of `covenant demo`.
-#[derive(Debug, Args)]
-#[command(
-    long_about = "Run one example computation end to end on this machine, with the real \
+/// The subcommand's long help (`--help`).
+pub const LONG_ABOUT: &str = "Run one example computation end to end on this machine, with the real \
     components: identities for every party, an attestation service on SQLite, a software \
     platform enrolled, the policy built, the host with its hardened worker process, and each \
     principal over mutually authenticated TLS on loopback (upload, run, fetch, verify the \
     receipt, close). Says what it does at each step, prints the result and the verified \
     receipt, and leaves everything in a directory with COMMANDS.md, the commands to redo \
     each step by hand. Examples: private-set-intersection (default), intersection-sum, \
-    linear-regression, macd, edit-distance, shamir (the directories under examples/)."
-)]
+    linear-regression, macd, edit-distance, shamir (the directories under examples/).";
+
+/// Arguments of `covenant demo`.
+#[derive(Debug, Args)]
 pub struct DemoArgs {
     /// The example: a directory under `examples/`.
     #[arg(default_value = DEFAULT_EXAMPLE, value_name = "EXAMPLE")]

@@ -10,14 +10,14 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 
-/// Print the software-platform measurement of this build (SHA-256 of the covenant executable).
-#[derive(Debug, Args)]
-#[command(
-    long_about = "Print the software-platform measurement of this build: SHA-256 of the covenant \
+/// The subcommand's long help (`--help`).
+pub const LONG_ABOUT: &str = "Print the software-platform measurement of this build: SHA-256 of the covenant \
                   executable, as 64 hex digits. A policy lists it under \
                   attestation.measurements.software to trust a runtime built exactly like this \
-                  one; in a policy source, \"self\" stands for it."
-)]
+                  one; in a policy source, \"self\" stands for it.";
+
+/// Print the software-platform measurement of this build (SHA-256 of the covenant executable).
+#[derive(Debug, Args)]
 pub struct MeasurementArgs {}
 
 /// Prints the measurement, one line of hex.

@@ -21,16 +21,16 @@ use super::{EXIT_FAILURE, Exit};
 /// by default.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7443";
 
-/// Arguments of `covenant serve`.
-#[derive(Debug, Args)]
-#[command(
-    long_about = "Serve computations: for each policy, start a worker process (the \
+/// The subcommand's long help (`--help`).
+pub const LONG_ABOUT: &str = "Serve computations: for each policy, start a worker process (the \
     trusted runtime, hardened with rlimits, no_new_privs and a seccomp allow-list), have it \
     attested by the attestation service the policy names, and relay clients to it. Clients \
     connect with TLS and the computation id as the server name (SNI); the host reads only \
     that name and relays ciphertext. Runs until every computation has been closed by its \
-    principals, or Ctrl-C. See docs/host.md."
-)]
+    principals, or Ctrl-C. See docs/host.md.";
+
+/// Arguments of `covenant serve`.
+#[derive(Debug, Args)]
 pub struct ServeArgs {
     /// A policy JSON (from `covenant policy build`); repeat for several computations.
     #[arg(long = "policy", value_name = "FILE", required = true)]
