@@ -57,16 +57,6 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn identity(name: &str) -> (String, String) {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index.min(sorted.len() - 1)]
@@ -130,7 +120,7 @@ impl Fixture {
         let service_dir = ServiceDir::new(dir.join("service"));
         let (ca, db) = service_dir.init(None).await.unwrap();
         let ca_pem = ca.certificate_pem();
-        let (platform_pem, platform_key_pem) = identity("bench-platform");
+        let (platform_pem, platform_key_pem) = covenant_test_support::identity("bench-platform");
         let platform_certificate = dir.join("platform.crt");
         let platform_key = dir.join("platform.key");
         std::fs::write(&platform_certificate, &platform_pem).unwrap();
@@ -163,7 +153,7 @@ impl Fixture {
         let mut certificates = BTreeMap::new();
         let mut identities = BTreeMap::new();
         for name in PRINCIPALS {
-            let (cert, key) = identity(name);
+            let (cert, key) = covenant_test_support::identity(name);
             identities.insert(
                 name.to_owned(),
                 Identity::from_pem(cert.as_bytes(), key.as_bytes()).unwrap(),

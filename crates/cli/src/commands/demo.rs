@@ -678,6 +678,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_demo_knows_every_example_the_examples_crate_does() {
+        let names: Vec<&str> = EXAMPLES.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, covenant_examples::NAMES);
+    }
+
+    #[test]
     fn every_example_source_localises_and_names_its_program() {
         let now = OffsetDateTime::now_utc();
         for (name, source) in EXAMPLES {
