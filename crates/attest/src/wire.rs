@@ -176,3 +176,35 @@ pub fn accept_attestation_response(
     }
     Ok(chain)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response_for(key: &rcgen::KeyPair) -> AttestationResponse {
+        let cert = rcgen::CertificateParams::new(vec!["computation".to_owned()])
+            .and_then(|params| params.self_signed(key))
+            .map(|cert| cert.pem());
+        AttestationResponse {
+            serial: "01".into(),
+            certificate_chain: vec![cert.unwrap_or_default()],
+            not_before: "2026-01-01T00:00:00Z".into(),
+            not_after: "2026-01-02T00:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn a_certificate_for_another_key_is_refused() {
+        let ours = generate_tls_key().unwrap_or_else(|e| panic!("{e}"));
+        let theirs = generate_tls_key().unwrap_or_else(|e| panic!("{e}"));
+        assert!(accept_attestation_response(&ours, &response_for(&ours)).is_ok());
+        let err = accept_attestation_response(&ours, &response_for(&theirs))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("for another key"), "{err}");
+        let mut empty = response_for(&ours);
+        empty.certificate_chain.clear();
+        assert!(accept_attestation_response(&ours, &empty).is_err());
+    }
+}
