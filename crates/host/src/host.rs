@@ -162,10 +162,13 @@ impl Host {
         for path in &config.policies {
             let policy = load_policy(path)?;
             let id = policy.policy().computation.clone();
-            if policies.iter().any(|(other, _): &(String, _)| *other == id) {
+            if policies
+                .iter()
+                .any(|(other, _, _): &(String, _, _)| *other == id)
+            {
                 return Err(HostError::DuplicateComputation(id));
             }
-            policies.push((id, path.clone()));
+            policies.push((id, path.clone(), policy));
         }
         let listener =
             TcpListener::bind(config.listen)
@@ -177,11 +180,11 @@ impl Host {
         let (events_tx, events) = mpsc::unbounded_channel();
         let config = Arc::new(config);
         let mut starting = tokio::task::JoinSet::new();
-        for (id, path) in policies {
+        for (id, path, policy) in policies {
             let config = Arc::clone(&config);
             let events = events_tx.clone();
             starting.spawn(async move {
-                let started = start_worker(&config, &id, &path, events).await;
+                let started = start_worker(&config, &id, &path, &policy, events).await;
                 (id, started)
             });
         }
@@ -324,14 +327,15 @@ fn load_policy(path: &std::path::Path) -> Result<ValidPolicy, HostError> {
         .map_err(|problems| error(format!("not valid: {problems}")))
 }
 
-/// Starts one worker and takes it through attestation to serving.
+/// Starts one worker for the policy at `policy_path` (already read and validated as
+/// `policy`) and takes it through attestation to serving.
 async fn start_worker(
     config: &HostConfig,
     computation: &str,
     policy_path: &std::path::Path,
+    policy: &ValidPolicy,
     events: mpsc::UnboundedSender<(String, WorkerState)>,
 ) -> Result<Arc<Worker>, String> {
-    let policy = load_policy(policy_path).map_err(|e| e.to_string())?;
     let service_url = config
         .attestation_service
         .clone()
@@ -389,7 +393,7 @@ async fn start_worker(
 
     let attested = tokio::time::timeout(
         WORKER_START_TIMEOUT,
-        attest(&control, &mut messages, &service, computation, &policy),
+        attest(&control, &mut messages, &service, computation, policy),
     )
     .await
     .unwrap_or_else(|_| Err(format!("not serving after {WORKER_START_TIMEOUT:?}")));
