@@ -22,11 +22,10 @@ use covenant_sandbox::{Entry, Outcome, RunLimits, Strategy};
 use covenant_wasi::WasiCtx;
 use covenant_wasi::fs::{Access, CapabilityTable, FileSystem};
 
-/// Where the suite lives: `../shared/wasi-testsuite` beside the workspace.
+/// Where the suite lives: vendored in `crates/sandbox/tests/wasi-testsuite` (its README says
+/// from which upstream commit, and how it was stripped).
 fn suite_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join("../shared/wasi-testsuite")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wasi-testsuite")
 }
 
 /// One program's expectations.
@@ -166,7 +165,7 @@ fn the_official_wasi_testsuite_passes_on_both_strategies() {
     assert!(
         suite.join("rust").is_dir() && suite.join("c").is_dir(),
         "the wasi-testsuite is missing: expected its `rust/` and `c/` folders at {} \
-         (`../shared/wasi-testsuite` beside the workspace; CI has it there)",
+         (vendored in the repository; see its README)",
         suite.display()
     );
     let cases = cases(&suite);
