@@ -1636,6 +1636,63 @@ mod tests {
     }
 
     #[test]
+    fn a_renumbered_descriptor_keeps_the_preopen_it_descends_from() {
+        use crate::fs::{Access, CapabilityTable, FileSystem};
+        let fs = FileSystem::default();
+        let table = CapabilityTable::new()
+            .with("/a", Access::READ_WRITE)
+            .unwrap()
+            .with("/b", Access::READ_WRITE)
+            .unwrap();
+        for dir in ["/a/sub", "/b/sub"] {
+            fs.create_dir_all(dir).unwrap();
+        }
+        fs.view(&table)
+            .unwrap()
+            .write_file("/a/sub/f", &b"a's"[..])
+            .unwrap();
+        let mut ctx = WasiCtx::builder("p")
+            .file_system(fs.view(&table).unwrap())
+            .build()
+            .unwrap();
+        let mut bytes = vec![0u8; 256];
+        let mut mem = GuestMemory::new(&mut bytes);
+        let (sub, sub_len) = put_str(&mut mem, 0, "sub");
+        let dir = crate::types::oflags::DIRECTORY as i32;
+        let base = crate::fs::caps::DIRECTORY_RIGHTS.0 as i64;
+        let all = Rights::ALL.0 as i64;
+        // /a/sub becomes 5, /b/sub 6; then 5 moves onto 6.
+        for (pre, expected) in [(3, 5), (4, 6)] {
+            assert_eq!(
+                path_open(
+                    &mut ctx, &mut mem, pre, 0, sub, sub_len, dir, base, all, 0, 200
+                ),
+                Ok(0)
+            );
+            assert_eq!(mem.read_u32(200), Ok(expected));
+        }
+        assert_eq!(fd_renumber(&mut ctx, &mut mem, 5, 6), Ok(0));
+        let (f, f_len) = put_str(&mut mem, 16, "f");
+        let (g, g_len) = put_str(&mut mem, 32, "g");
+        let xdev = Errno::Xdev.raw();
+        assert_eq!(
+            path_link(&mut ctx, &mut mem, 6, 0, f, f_len, 4, g, g_len),
+            Ok(xdev),
+            "descriptor 6 is still /a's"
+        );
+        assert_eq!(
+            path_rename(&mut ctx, &mut mem, 6, f, f_len, 4, g, g_len),
+            Ok(xdev)
+        );
+        assert_eq!(
+            path_link(&mut ctx, &mut mem, 6, 0, f, f_len, 3, g, g_len),
+            Ok(0)
+        );
+        let listing = fs.view(&table).unwrap().list_dir("/b/sub").unwrap();
+        assert!(listing.is_empty(), "nothing reached /b: {listing:?}");
+    }
+
+    #[test]
     fn sockets_are_never_there() {
         let mut ctx = ctx();
         let mut bytes = vec![0u8; 8];

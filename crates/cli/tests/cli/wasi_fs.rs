@@ -180,3 +180,86 @@ fn help_documents_both_flags() {
         assert!(help.contains(needle), "--help lacks {needle:?}:\n{help}");
     }
 }
+
+/// The reproduced attack, as reported: `covenant run --dir in::/input:ro --dir out::/output`
+/// with a guest that hard-links `/input/a.txt` to `/output/result.txt` and writes `TAMPERED`
+/// through the link. The link is `EXDEV`, the input the guest reads back is the original, and
+/// so is the copy `--output` takes of it.
+#[test]
+fn a_hard_link_cannot_make_a_read_only_input_writable() {
+    for strategy in ["jit", "interpreter"] {
+        let work = tempfile::tempdir().unwrap();
+        std::fs::create_dir(work.path().join("in")).unwrap();
+        std::fs::create_dir(work.path().join("out")).unwrap();
+        std::fs::write(work.path().join("in/a.txt"), b"original").unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_covenant"))
+            .current_dir(work.path())
+            .args([
+                "run",
+                "--strategy",
+                strategy,
+                "--dir",
+                "in::/input:ro",
+                "--dir",
+                "out::/output",
+                "--output",
+                "/input/a.txt=input-after-the-run.txt",
+                covenant_guests::FS_ATTACK.path,
+                "--",
+                "link",
+                "/input/a.txt",
+                "/output/result.txt",
+            ])
+            .output()
+            .expect("run covenant");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{strategy}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(
+            text(&out.stdout),
+            "link: errno 75 (EXDEV)\n\
+             write through the link: errno 44 (ENOENT)\n\
+             /input/a.txt contains \"original\"\n",
+            "{strategy}"
+        );
+        assert_eq!(
+            std::fs::read(work.path().join("input-after-the-run.txt")).unwrap(),
+            b"original",
+            "{strategy}: the guest's /input/a.txt after the run"
+        );
+        assert_eq!(
+            listing(&work.path().join("in")),
+            [("a.txt".to_owned(), b"original".to_vec())],
+            "{strategy}"
+        );
+        assert!(listing(&work.path().join("out")).is_empty(), "{strategy}");
+    }
+}
+
+/// A read-only `--dir` inside a read-write one would only pretend: the outer one's descriptor
+/// writes there too. The run is refused before the guest starts, naming both.
+#[test]
+fn a_read_only_dir_inside_a_writable_one_is_refused() {
+    let outer = host_dir();
+    let inner = host_dir();
+    let outer_arg = format!("{}::/data", outer.path().display());
+    let inner_arg = format!("{}::/data/in:ro", inner.path().display());
+    let out = covenant(&[
+        "run",
+        "--dir",
+        &outer_arg,
+        "--dir",
+        &inner_arg,
+        covenant_guests::HELLO.path,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("/data/in (rl) lies beneath /data (rwcl)"),
+        "{stderr}"
+    );
+    assert!(text(&out.stdout).is_empty(), "the guest never ran");
+}

@@ -5,6 +5,7 @@
 mod artifacts;
 mod compile_bounds;
 mod containment;
+mod fs_attack;
 mod guests;
 mod hostile;
 mod wasi_testsuite;

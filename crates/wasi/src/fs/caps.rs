@@ -21,6 +21,17 @@
 //!
 //! Renaming needs `write` where the entry leaves and `create` where it arrives; removing needs
 //! `write`; `O_TRUNC` needs `write`; `O_CREAT` needs `create`.
+//!
+//! # Rights belong to descriptors, so they must not grow by moving files
+//! Rights sit on descriptors derived from a preopen, not on files. So nothing may make one
+//! file reachable through two entries with different rights:
+//! - every descriptor remembers the entry (the *scope*) it descends from, and `path_link` and
+//!   `path_rename` between descriptors of different scopes answer `EXDEV` (see
+//!   [`super::Handle::link`]); symbolic links are followed only beneath the descriptor they
+//!   are followed from, so they never cross scopes;
+//! - an entry nested beneath another must not pretend to be narrower than it is, nor be a place
+//!   the outer entry can carry files into where they would gain rights: see
+//!   [`CapabilityTable::check_nesting`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -75,6 +86,11 @@ impl Access {
     /// The accesses in `self` but not in `other`.
     pub fn difference(self, other: Access) -> Access {
         Access(self.0 & !other.0)
+    }
+
+    /// The accesses in both.
+    pub fn intersection(self, other: Access) -> Access {
+        Access(self.0 & other.0)
     }
 
     /// Parses letters: `r` read, `w` write, `c` create, `l` list, `x` execute, in any order
@@ -298,6 +314,77 @@ impl CapabilityTable {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+
+    /// Checks that no entry lies beneath another in a way that would make the table lie.
+    /// [`super::FileSystem::view`] refuses a table that fails this; a caller may check a table
+    /// earlier to report the problem where the table is written.
+    ///
+    /// For every entry `inner` strictly beneath another entry `outer`:
+    /// - `inner` must grant the `write` and `create` that `outer` grants: a descriptor of
+    ///   `outer` can change everything under `inner` anyway, so a narrower `inner` would only
+    ///   look protected (`/data` `rwcl` with `/data/in` `r`: the guest writes `/data/in/x`
+    ///   through `/data`);
+    /// - if `outer` grants `create` with `read` (so it can hard-link files in) or with `write`
+    ///   (so it can rename them in), `inner` must grant exactly what `outer` does: a file
+    ///   linked or moved beneath `inner` would otherwise gain `inner`'s extra rights there.
+    ///
+    /// An `inner` that withholds `read`, `list` or `execute` that `outer` grants is accepted:
+    /// it is what a computation's table looks like when an output's directory lies inside an
+    /// input's (the program may read what it writes there through the input's entry, and
+    /// nothing else lives there).
+    ///
+    /// # Errors
+    /// [`FsError::NestedAccess`] naming the first pair (in path order) that breaks a rule, and
+    /// why.
+    pub fn check_nesting(&self) -> Result<(), FsError> {
+        for (outer, outer_access) in &self.entries {
+            for (inner, inner_access) in &self.entries {
+                if !is_beneath(inner, outer) {
+                    continue;
+                }
+                let (outer_access, inner_access) = (*outer_access, *inner_access);
+                let problem = |reason: &'static str| FsError::NestedAccess {
+                    outer: outer.clone(),
+                    outer_access,
+                    inner: inner.clone(),
+                    inner_access,
+                    reason,
+                };
+                let kept = outer_access.intersection(Access::WRITE | Access::CREATE);
+                if !inner_access.contains(kept) {
+                    return Err(problem(
+                        "through the outer entry's descriptor the guest can still write and \
+                         create beneath the inner one, so the inner entry only pretends to be \
+                         narrower; grant the inner entry at least the outer entry's write and \
+                         create, or move it out from under the outer entry",
+                    ));
+                }
+                let carries_in = outer_access.contains(Access::CREATE)
+                    && (outer_access.contains(Access::READ)
+                        || outer_access.contains(Access::WRITE));
+                if carries_in && inner_access != outer_access {
+                    return Err(problem(
+                        "the outer entry can hard-link or rename files beneath the inner one, \
+                         where they would have the inner entry's rights instead of the outer \
+                         entry's; grant both entries the same access, or move the inner entry \
+                         out from under the outer one",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether normalised path `inner` lies strictly beneath normalised path `outer`.
+fn is_beneath(inner: &str, outer: &str) -> bool {
+    if inner == outer {
+        return false;
+    }
+    outer == "/"
+        || inner
+            .strip_prefix(outer)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// Checks and normalises an absolute guest path: `//a//b/` becomes `/a/b`, `/` stays `/`.

@@ -116,6 +116,31 @@ pub enum FsError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A capability table has an entry beneath another that it may not have there; see
+    /// [`CapabilityTable::check_nesting`].
+    #[error(
+        "capability table: {inner} ({inner_access}) lies beneath {outer} ({outer_access}): {reason}"
+    )]
+    NestedAccess {
+        /// The enclosing entry's path.
+        outer: String,
+        /// What the enclosing entry grants.
+        outer_access: Access,
+        /// The nested entry's path.
+        inner: String,
+        /// What the nested entry grants.
+        inner_access: Access,
+        /// What is wrong, and what to do about it.
+        reason: &'static str,
+    },
+    /// [`FileSystem::seal`] was given something other than a regular file.
+    #[error("guest path {path}: {reason}")]
+    NotSealable {
+        /// The path.
+        path: String,
+        /// What it names instead, and what to do.
+        reason: &'static str,
+    },
     /// A host file cannot be represented: a name that is not UTF-8, a device, FIFO or socket.
     #[error("host path {}: {reason}", path.display())]
     Unsupported {
@@ -174,10 +199,17 @@ impl FileSystem {
     /// The view a capability table describes: one preopened directory per entry, with the
     /// rights of its [`Access`]. This is the only way to make a view.
     ///
+    /// Each preopen is its own *scope*: descriptors opened through it inherit it, and a hard
+    /// link or rename between descriptors of two scopes is `EXDEV` ([`Handle::link`],
+    /// [`Handle::rename`]), so a file never becomes reachable through an entry with more
+    /// rights than the one it was reached through.
+    ///
     /// # Errors
-    /// [`FsError::Guest`] with `ENOENT` or `ENOTDIR` if an entry's path is not an existing
-    /// directory, reached from `/` without following any symbolic link (a link a guest
-    /// planted cannot redirect another party's view).
+    /// [`FsError::NestedAccess`] if an entry lies beneath another in a way
+    /// [`CapabilityTable::check_nesting`] refuses; [`FsError::Guest`] with `ENOENT` or
+    /// `ENOTDIR` if an entry's path is not an existing directory, reached from `/` without
+    /// following any symbolic link (a link a guest planted cannot redirect another party's
+    /// view).
     pub fn view(&self, table: &CapabilityTable) -> Result<View, FsError> {
         View::new(self, table)
     }
@@ -212,6 +244,50 @@ impl FileSystem {
             };
         }
         Ok(cur)
+    }
+
+    /// Seals the regular file at absolute guest `path`, as the host: from now on, for the rest
+    /// of the file's life, nothing changes it, through any view or descriptor, like Linux's
+    /// `chattr +i`. A defence in depth for files no guest should change (a computation's
+    /// inputs), on top of the rights of each view.
+    ///
+    /// A sealed file answers `EPERM` to: `path_open` asking for `FD_WRITE` or with `O_TRUNC`;
+    /// `fd_write` and `fd_pwrite` (through any descriptor, one opened before the seal too);
+    /// `fd_filestat_set_size`, `fd_allocate`, `fd_filestat_set_times`,
+    /// `path_filestat_set_times`; `path_unlink_file`; `path_rename` of it, or of anything over
+    /// it; `path_link` to it; and [`View::write_file`] at its path. Reading, `stat` and
+    /// seeking work as before. Sealing a sealed file again is fine.
+    ///
+    /// `path` is resolved from `/` without following any symbolic link (a final one included),
+    /// so a link a guest planted cannot make the host seal something else.
+    ///
+    /// # Errors
+    /// [`FsError::InvalidPath`]; [`FsError::Guest`] with `ENOENT` if nothing is there, or
+    /// `ENOTDIR` if a component on the way is not a directory (a link included);
+    /// [`FsError::NotSealable`] for a directory or a symbolic link.
+    pub fn seal(&self, path: &str) -> Result<(), FsError> {
+        let normalized = caps::normalize(path)?;
+        let err = |errno| FsError::Guest {
+            path: normalized.clone(),
+            errno,
+        };
+        let mut tree = self.lock_host()?;
+        let ino = tree.lookup_absolute(&normalized).map_err(err)?;
+        let reason = match tree.filetype(ino).map_err(err)? {
+            crate::types::Filetype::RegularFile => return tree.seal(ino).map_err(err),
+            crate::types::Filetype::Directory => {
+                "a directory cannot be sealed; seal the regular files in it one by one"
+            }
+            crate::types::Filetype::SymbolicLink => {
+                "a symbolic link is not followed when sealing; seal the file it points to by \
+                 its own path"
+            }
+            _ => "only a regular file can be sealed",
+        };
+        Err(FsError::NotSealable {
+            path: normalized,
+            reason,
+        })
     }
 
     /// What the quotas count right now.

@@ -10,6 +10,11 @@
 //! `ENOTCAPABLE`; a symbolic link's target is spliced into the remaining path and resolved the
 //! same way (so an absolute target or one with too many `..` is `ENOTCAPABLE` too), and after
 //! [`MAX_SYMLINK_EXPANSIONS`] expansions resolution stops with `ELOOP`.
+//!
+//! # Sealed files
+//! A regular file the host sealed ([`Tree::seal`]) never changes again: every operation that
+//! would change its bytes, size, times or names answers `EPERM` here, the one place every
+//! view and descriptor goes through, whatever rights the caller holds.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -65,6 +70,8 @@ pub(crate) struct Inode {
     nlink: u64,
     /// Open descriptors referring to it. An inode is freed when both counts reach zero.
     open: u64,
+    /// Sealed by the host: immutable for the rest of its life (see the module documentation).
+    sealed: bool,
     atim: u64,
     mtim: u64,
     ctim: u64,
@@ -139,6 +146,8 @@ impl Dirent {
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct OpenFlags {
     pub(crate) follow: bool,
+    /// The descriptor asks for `FD_WRITE`.
+    pub(crate) write: bool,
     pub(crate) create: bool,
     pub(crate) exclusive: bool,
     pub(crate) truncate: bool,
@@ -226,6 +235,7 @@ impl Tree {
             }),
             nlink: 1,
             open: 0,
+            sealed: false,
             atim: now,
             mtim: now,
             ctim: now,
@@ -293,6 +303,28 @@ impl Tree {
 
     pub(crate) fn filetype(&self, ino: Ino) -> Result<Filetype, Errno> {
         Ok(self.node(ino)?.filetype())
+    }
+
+    // ---- sealing ------------------------------------------------------------------------------
+
+    /// Seals regular file `ino` for the rest of its life. Anything else is `EINVAL` (the host
+    /// API says which, before it calls in).
+    pub(crate) fn seal(&mut self, ino: Ino) -> Result<(), Errno> {
+        let node = self.node_mut(ino)?;
+        if !matches!(node.kind, Kind::File(_)) {
+            return Err(Errno::Inval);
+        }
+        node.sealed = true;
+        Ok(())
+    }
+
+    /// `EPERM` if `ino` is sealed.
+    fn unsealed(&self, ino: Ino) -> Result<(), Errno> {
+        if self.node(ino)?.sealed {
+            Err(Errno::Perm)
+        } else {
+            Ok(())
+        }
     }
 
     // ---- quotas -------------------------------------------------------------------------
@@ -374,6 +406,7 @@ impl Tree {
                 kind,
                 nlink: 0,
                 open: 0,
+                sealed: false,
                 atim: now,
                 mtim: now,
                 ctim: now,
@@ -687,6 +720,8 @@ impl Tree {
             _ if old.trailing_slash => return Err(Errno::Notdir),
             _ => {}
         }
+        // A sealed file gets no new names (as Linux refuses links to an immutable file).
+        self.unsealed(target)?;
         let new = self.walk(new_start, new_path, FinalLink::Entry)?;
         match (new.name, new.ino) {
             (Some(_), None) if new.trailing_slash => Err(Errno::Noent),
@@ -715,6 +750,7 @@ impl Tree {
             _ if walk.trailing_slash => return Err(Errno::Notdir),
             _ => {}
         }
+        self.unsealed(ino)?;
         self.remove_entry(walk.dir, &name).map(drop)
     }
 
@@ -760,6 +796,12 @@ impl Tree {
         };
         if new.trailing_slash && !is_dir {
             return Err(Errno::Notdir);
+        }
+        // A sealed file keeps its name, and nothing is renamed over it; checked before the
+        // "two names of one file" case, so that answer does not depend on the target.
+        self.unsealed(ino)?;
+        if let Some(victim) = new.ino {
+            self.unsealed(victim)?;
         }
         if new.ino == Some(ino) {
             // Two names for the same inode (or the same name twice): POSIX says do nothing.
@@ -877,6 +919,9 @@ impl Tree {
                     return Err(Errno::Notdir);
                 }
                 admit(Filetype::RegularFile)?;
+                if flags.write || flags.truncate {
+                    self.unsealed(ino)?;
+                }
                 if flags.truncate {
                     self.set_size(ino, 0)?;
                 }
@@ -949,6 +994,7 @@ impl Tree {
         if both(fstflags::ATIM, fstflags::ATIM_NOW) || both(fstflags::MTIM, fstflags::MTIM_NOW) {
             return Err(Errno::Inval);
         }
+        self.unsealed(ino)?;
         let now = self.now();
         let node = self.node_mut(ino)?;
         if flags & fstflags::ATIM != 0 {
@@ -1036,9 +1082,10 @@ impl Tree {
     /// Writes all of `data` at `offset` in regular file `ino`, or nothing.
     ///
     /// # Errors
-    /// `EFBIG` if the write would end past the file-size quota, `ENOSPC` if the growth (holes
-    /// included) does not fit the byte quota.
+    /// `EPERM` for a sealed file; `EFBIG` if the write would end past the file-size quota,
+    /// `ENOSPC` if the growth (holes included) does not fit the byte quota.
     pub(crate) fn write_at(&mut self, ino: Ino, offset: u64, data: &[u8]) -> Result<usize, Errno> {
+        self.unsealed(ino)?;
         if data.is_empty() {
             self.file(ino)?;
             return Ok(0);
@@ -1057,6 +1104,7 @@ impl Tree {
 
     /// Sets the size of regular file `ino` (`fd_filestat_set_size`, `O_TRUNC`).
     pub(crate) fn set_size(&mut self, ino: Ino, size: u64) -> Result<(), Errno> {
+        self.unsealed(ino)?;
         if size > self.quotas.max_file_bytes {
             return Err(Errno::Fbig);
         }
@@ -1077,6 +1125,7 @@ impl Tree {
         if len == 0 {
             return Err(Errno::Inval);
         }
+        self.unsealed(ino)?;
         let end = offset.checked_add(len).ok_or(Errno::Fbig)?;
         if end > self.file(ino)?.size() {
             self.set_size(ino, end)?;

@@ -5,10 +5,16 @@
 //! per table entry (the preopens), and every other handle is opened through one of those. A
 //! handle carries its rights; each method checks them first, then asks the tree. A handle
 //! opened through another gets at most the opener's inheriting rights.
+//!
+//! Every handle also carries its *scope*: the preopen it descends from (one number per preopen
+//! per view, never reused). Rights live on descriptors, not on files, so a hard link or a
+//! rename between two scopes could make a file reachable through an entry that grants more
+//! than the one it came from; [`Handle::link`] and [`Handle::rename`] answer `EXDEV` instead,
+//! as POSIX does across mounts, and programs that move files (`mv`, a copy fallback) copy.
 
 use std::io::Read;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::caps::{Access, CapabilityTable, DIRECTORY_RIGHTS, FILE_RIGHTS, components, normalize};
 use super::tree::{Dirent, Ino, OpenFlags};
@@ -49,11 +55,16 @@ impl Drop for DescriptorSlot {
     }
 }
 
+/// Where scope numbers come from: one per preopen of every view this process makes.
+static NEXT_SCOPE: AtomicU64 = AtomicU64::new(1);
+
 #[derive(Clone, Debug)]
 struct Preopen {
     guest_path: String,
     ino: Ino,
     access: Access,
+    /// The scope every descriptor of this preopen carries (see the module documentation).
+    scope: u64,
 }
 
 /// One party's window onto a [`FileSystem`]: the directories its capability table names, with
@@ -68,6 +79,7 @@ pub struct View {
 impl View {
     /// Builds the view `table` describes. See [`FileSystem::view`].
     pub(crate) fn new(fs: &FileSystem, table: &CapabilityTable) -> Result<View, FsError> {
+        table.check_nesting()?;
         let tree = fs.lock_host()?;
         let mut preopens = Vec::with_capacity(table.len());
         for (path, access) in table.iter() {
@@ -83,6 +95,7 @@ impl View {
                 guest_path: path.to_owned(),
                 ino,
                 access,
+                scope: NEXT_SCOPE.fetch_add(1, Ordering::Relaxed),
             });
         }
         let max = tree.quotas.max_open_descriptors;
@@ -141,6 +154,7 @@ impl View {
             rights_inheriting: preopen.access.inheriting_rights(),
             fdflags: 0,
             preopen: Some(preopen.guest_path.clone()),
+            scope: preopen.scope,
             descriptors: Arc::clone(&self.descriptors),
             _slot: slot,
         })
@@ -184,9 +198,10 @@ impl View {
     ///
     /// # Errors
     /// [`FsError::NotCovered`] if no preopen covers `path`; [`FsError::Guest`] with
-    /// `ENOTCAPABLE` when the view lacks `create` (for a new file) or `write`, `ENOENT` for a
-    /// missing parent, `ENOSPC`/`EFBIG` when a quota stops the write (the bytes before that
-    /// point stay); [`FsError::Io`] when `reader` fails.
+    /// `ENOTCAPABLE` when the view lacks `create` (for a new file) or `write`, `EPERM` for a
+    /// sealed file ([`FileSystem::seal`]), `ENOENT` for a missing parent, `ENOSPC`/`EFBIG`
+    /// when a quota stops the write (the bytes before that point stay); [`FsError::Io`] when
+    /// `reader` fails.
     pub fn write_file(&self, path: &str, mut reader: impl Read) -> Result<u64, FsError> {
         let (preopen, rest) = self.locate(path)?;
         let err = Self::guest_err(path);
@@ -379,6 +394,8 @@ pub struct Handle {
     rights_inheriting: Rights,
     fdflags: u16,
     preopen: Option<String>,
+    /// The preopen this descriptor descends from (see the module documentation).
+    scope: u64,
     descriptors: Arc<DescriptorCount>,
     _slot: DescriptorSlot,
 }
@@ -461,8 +478,10 @@ impl Handle {
         self.require(rights)
     }
 
-    fn same_fs(&self, other: &Handle) -> Result<(), Errno> {
-        if Arc::ptr_eq(&self.fs.shared, &other.fs.shared) {
+    /// `EXDEV` unless `other` is of the same file system and descends from the same preopen
+    /// of the same view (see the module documentation).
+    fn same_scope(&self, other: &Handle) -> Result<(), Errno> {
+        if Arc::ptr_eq(&self.fs.shared, &other.fs.shared) && self.scope == other.scope {
             Ok(())
         } else {
             Err(Errno::Xdev)
@@ -512,7 +531,7 @@ impl Handle {
     ///
     /// # Errors
     /// `ENOTCAPABLE` without `FD_FILESTAT_SET_TIMES`; `EINVAL` for a stamp given both as a
-    /// time and as "now", or an unknown flag.
+    /// time and as "now", or an unknown flag; `EPERM` for a sealed file.
     pub fn set_times(&self, atim: u64, mtim: u64, fst_flags: u16) -> Result<(), Errno> {
         self.require(Rights::FD_FILESTAT_SET_TIMES)?;
         self.fs.lock()?.set_times(self.ino, atim, mtim, fst_flags)
@@ -562,8 +581,9 @@ impl Handle {
     /// `data` is written or nothing.
     ///
     /// # Errors
-    /// `ENOTCAPABLE` without `FD_WRITE`; `EISDIR`; `EFBIG` past the file-size quota; `ENOSPC`
-    /// past the byte quota.
+    /// `ENOTCAPABLE` without `FD_WRITE`; `EISDIR`; `EPERM` for a sealed file (even through a
+    /// descriptor opened before the seal); `EFBIG` past the file-size quota; `ENOSPC` past the
+    /// byte quota.
     pub fn write(&mut self, data: &[u8]) -> Result<usize, Errno> {
         self.require(Rights::FD_WRITE)?;
         self.require_file()?;
@@ -581,7 +601,8 @@ impl Handle {
     /// `fd_pwrite`: writes at `offset` (POSIX: even in append mode); the position stays.
     ///
     /// # Errors
-    /// `ENOTCAPABLE` without `FD_WRITE` and `FD_SEEK`; otherwise as [`Handle::write`].
+    /// `ENOTCAPABLE` without `FD_WRITE` and `FD_SEEK`; otherwise as [`Handle::write`] (`EPERM`
+    /// for a sealed file included).
     pub fn pwrite(&self, data: &[u8], offset: u64) -> Result<usize, Errno> {
         self.require(Rights::FD_WRITE | Rights::FD_SEEK)?;
         self.require_file()?;
@@ -642,8 +663,8 @@ impl Handle {
     /// quota.
     ///
     /// # Errors
-    /// `ENOTCAPABLE` without `FD_ALLOCATE`; `EISDIR`; `EINVAL` for `len == 0`; `EFBIG`;
-    /// `ENOSPC`.
+    /// `ENOTCAPABLE` without `FD_ALLOCATE`; `EISDIR`; `EINVAL` for `len == 0`; `EPERM` for a
+    /// sealed file; `EFBIG`; `ENOSPC`.
     pub fn allocate(&self, offset: u64, len: u64) -> Result<(), Errno> {
         self.require(Rights::FD_ALLOCATE)?;
         self.require_file()?;
@@ -653,7 +674,8 @@ impl Handle {
     /// `fd_filestat_set_size`.
     ///
     /// # Errors
-    /// `ENOTCAPABLE` without `FD_FILESTAT_SET_SIZE`; `EISDIR`; `EFBIG`; `ENOSPC`.
+    /// `ENOTCAPABLE` without `FD_FILESTAT_SET_SIZE`; `EISDIR`; `EPERM` for a sealed file;
+    /// `EFBIG`; `ENOSPC`.
     pub fn set_size(&self, size: u64) -> Result<(), Errno> {
         self.require(Rights::FD_FILESTAT_SET_SIZE)?;
         self.require_file()?;
@@ -709,7 +731,8 @@ impl Handle {
     ///
     /// # Errors
     /// `ENOTDIR` when this is not a directory; `ENOTCAPABLE` for a missing right; `EINVAL`
-    /// for unknown flags or `O_CREAT|O_DIRECTORY`; `EMFILE` past the descriptor quota; and
+    /// for unknown flags or `O_CREAT|O_DIRECTORY`; `EMFILE` past the descriptor quota; `EPERM`
+    /// for a sealed file opened asking for `FD_WRITE` or with `O_TRUNC`; and
     /// what POSIX `openat` answers: `ENOENT`, `EEXIST`, `ENOTDIR`, `EISDIR`, `ELOOP` (a link
     /// not followed, or too many), `ENOSPC`.
     pub fn open_at(
@@ -741,6 +764,7 @@ impl Handle {
         let slot = DescriptorSlot::take(&self.descriptors)?;
         let request = OpenFlags {
             follow: lookup & lookupflags::SYMLINK_FOLLOW != 0,
+            write: base.contains(Rights::FD_WRITE),
             create: flag(open_flags, oflags::CREAT),
             exclusive: flag(open_flags, oflags::EXCL),
             truncate: flag(open_flags, oflags::TRUNC),
@@ -777,6 +801,7 @@ impl Handle {
             rights_inheriting: inheriting.intersect(inheritable),
             fdflags: flags,
             preopen: None,
+            scope: self.scope,
             descriptors: Arc::clone(&self.descriptors),
             _slot: slot,
         })
@@ -807,7 +832,7 @@ impl Handle {
     /// `path_filestat_set_times`.
     ///
     /// # Errors
-    /// `ENOTDIR`; `ENOTCAPABLE` without `PATH_FILESTAT_SET_TIMES`; `EINVAL` as
+    /// `ENOTDIR`; `ENOTCAPABLE` without `PATH_FILESTAT_SET_TIMES`; `EINVAL` and `EPERM` as
     /// [`Handle::set_times`]; resolution errors.
     pub fn set_times_at(
         &self,
@@ -825,10 +850,14 @@ impl Handle {
     }
 
     /// `path_link`: a hard link `new_path` beneath `new_dir` to `old_path` beneath this one.
+    /// Both descriptors must descend from the same preopen: a link from one preopen into
+    /// another would let the file be changed with the other's rights.
     ///
     /// # Errors
     /// `ENOTDIR`; `ENOTCAPABLE` without `PATH_LINK_SOURCE` here or `PATH_LINK_TARGET` on
-    /// `new_dir`; `EXDEV` across file systems; `EPERM` for a directory; `EEXIST`; `ENOENT`.
+    /// `new_dir`; `EXDEV` when `new_dir` descends from another preopen (or another view or
+    /// file system), and nothing changes; `EPERM` for a directory or a sealed file; `EEXIST`;
+    /// `ENOENT`.
     pub fn link(
         &self,
         lookup: u32,
@@ -838,7 +867,7 @@ impl Handle {
     ) -> Result<(), Errno> {
         self.require_dir(Rights::PATH_LINK_SOURCE)?;
         new_dir.require_dir(Rights::PATH_LINK_TARGET)?;
-        self.same_fs(new_dir)?;
+        self.same_scope(new_dir)?;
         let follow = follow(lookup)?;
         self.fs
             .lock()?
@@ -865,15 +894,18 @@ impl Handle {
     }
 
     /// `path_rename`: moves `old_path` beneath this directory to `new_path` beneath `new_dir`.
+    /// Both descriptors must descend from the same preopen, as for [`Handle::link`].
     ///
     /// # Errors
     /// `ENOTDIR`; `ENOTCAPABLE` without `PATH_RENAME_SOURCE` here or `PATH_RENAME_TARGET` on
-    /// `new_dir`; `EXDEV`; and as POSIX `rename`: `ENOENT`, `EISDIR`, `ENOTDIR`, `ENOTEMPTY`,
+    /// `new_dir`; `EXDEV` when `new_dir` descends from another preopen (or another view or
+    /// file system), and nothing changes; `EPERM` when either name is a sealed file; and as
+    /// POSIX `rename`: `ENOENT`, `EISDIR`, `ENOTDIR`, `ENOTEMPTY`,
     /// `EINVAL` (a directory into itself); `ENOSPC` past the depth or byte quota.
     pub fn rename(&self, old_path: &str, new_dir: &Handle, new_path: &str) -> Result<(), Errno> {
         self.require_dir(Rights::PATH_RENAME_SOURCE)?;
         new_dir.require_dir(Rights::PATH_RENAME_TARGET)?;
-        self.same_fs(new_dir)?;
+        self.same_scope(new_dir)?;
         self.fs
             .lock()?
             .rename(self.ino, old_path, new_dir.ino, new_path)
@@ -893,7 +925,7 @@ impl Handle {
     ///
     /// # Errors
     /// `ENOTDIR`; `ENOTCAPABLE` without `PATH_UNLINK_FILE`; `EISDIR` for a directory;
-    /// `ENOENT`.
+    /// `EPERM` for a sealed file; `ENOENT`.
     pub fn unlink_file(&self, path: &str) -> Result<(), Errno> {
         self.require_dir(Rights::PATH_UNLINK_FILE)?;
         self.fs.lock()?.unlink(self.ino, path)

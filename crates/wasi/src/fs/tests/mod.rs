@@ -1,10 +1,11 @@
-//! Tests of the in-memory file system: POSIX behaviour, confinement, quotas, capabilities, the
-//! host side, and a model-based property test.
+//! Tests of the in-memory file system: POSIX behaviour, confinement, quotas, capabilities,
+//! links across preopens and sealed files, the host side, and a model-based property test.
 
 mod basics;
 mod capabilities;
 mod confinement;
 mod host;
+mod links;
 mod model;
 mod quotas;
 
