@@ -5,7 +5,8 @@
 //! accepting our certificate, the runtime accepting the request, and the transfer itself.
 //! Callers pick their reaction (the CLI its exit code) by variant: [`ClientError::Attestation`]
 //! means "this is not the runtime the policy names", [`ClientError::Refused`] "the runtime
-//! said no, by this rule", everything else an operational failure.
+//! said no, by this rule", [`ClientError::PolicyRefuses`] "the runtime would say no by this
+//! rule, so nothing was sent", everything else an operational failure.
 
 use std::path::PathBuf;
 
@@ -104,6 +105,19 @@ pub enum ClientError {
         /// The runtime's sentence.
         message: String,
     },
+    /// The policy already rules the upload out, so none of it was sent: a file larger than
+    /// the input's `max_bytes` (or than the runtime takes for a program), or one whose SHA-256
+    /// is not the one the policy pins. Checked against the policy before the request, for the
+    /// principal the policy names as the provider; `rule` is the code the runtime would
+    /// refuse it with. Nothing changed.
+    #[error("not sent ({rule}): {message}")]
+    PolicyRefuses {
+        /// The rule's stable code, as the runtime names it (`input-too-large`,
+        /// `input-hash-mismatch`, `program-too-large`, `program-hash-mismatch`).
+        rule: &'static str,
+        /// What is wrong, with the numbers, and what to do.
+        message: String,
+    },
     /// The runtime failed inside (HTTP 5xx); its operator's log has the details.
     #[error("the runtime failed ({status}): {message}; ask the host's operator to check its log")]
     Runtime {
@@ -141,11 +155,12 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// The rule a [`ClientError::Refused`] names.
+    /// The rule a [`ClientError::Refused`] or a [`ClientError::PolicyRefuses`] names.
     #[must_use]
     pub fn rule(&self) -> Option<&str> {
         match self {
             ClientError::Refused { rule, .. } => Some(rule),
+            ClientError::PolicyRefuses { rule, .. } => Some(rule),
             _ => None,
         }
     }

@@ -10,7 +10,10 @@
 //! server that is not the runtime the policy names never receives anything
 //! ([`ClientError::Attestation`]). Then it calls the computation's HTTP/1.1 API
 //! (`docs/api.md`): uploads are streamed from their files, downloads streamed to a writer,
-//! and a [`Progress`] hook reports transfers.
+//! and a [`Progress`] hook reports transfers. An upload the policy already rules out (a file
+//! over the input's `max_bytes`, or not the SHA-256 the policy pins) is refused before any of
+//! it is sent ([`ClientError::PolicyRefuses`]); a refusal the runtime sends part-way through an
+//! upload is read and returned as such ([`ClientError::Refused`]), not as a lost connection.
 //!
 //! What it does not do: print anything, retry a refused request, or verify receipts (use
 //! [`covenant_runtime::verify_receipt`] with the same policy).
@@ -164,6 +167,23 @@ pub struct InputReceived {
     pub bytes: u64,
     /// SHA-256 of what was stored, hex: compare with your file's.
     pub sha256: String,
+    /// The salt of the receipts' commitment to this input, hex: for its provider alone, to
+    /// check the input against a receipt (`covenant receipt verify --file`).
+    pub salt: String,
+    /// The commitment receipts carry for this input.
+    pub commitment: String,
+}
+
+/// What [`Client::fetch`] received besides the bytes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Fetched {
+    /// Bytes written.
+    pub bytes: u64,
+    /// The run that wrote the output.
+    pub run: u32,
+    /// The salt of the run's receipt's commitment to the output, hex: with the bytes, it
+    /// opens the commitment (`covenant_runtime::check_opening`).
+    pub salt: String,
 }
 
 /// The runtime's answer to `run`.
@@ -234,15 +254,20 @@ impl Drop for Connection {
 
 /// A principal's connection to one computation's runtime.
 ///
-/// Calls take `&mut self`: one request at a time. If the connection is lost (or the runtime
-/// closes it after refusing an upload it did not read), the next call reconnects, verifying
-/// the runtime again.
+/// Calls take `&mut self`: one request at a time. If the connection is lost (or ends after an
+/// upload the runtime refused part-way), the next call reconnects, verifying the runtime
+/// again.
 pub struct Client {
     host: String,
     server_name: ServerName<'static>,
     computation: String,
     tls: Arc<rustls::ClientConfig>,
     connection: Option<Connection>,
+    /// The policy the runtime was verified against: uploads are checked against it before
+    /// they are sent.
+    policy: ValidPolicy,
+    /// The principal the policy names for our certificate.
+    principal: String,
 }
 
 impl std::fmt::Debug for Client {
@@ -272,12 +297,10 @@ impl Client {
         identity: &Identity,
         host: &str,
     ) -> Result<Client, ClientError> {
-        if policy
+        let principal = policy
             .principal_with_certificate(identity.certificate_der())
-            .is_none()
-        {
-            return Err(ClientError::NotAPrincipal);
-        }
+            .ok_or(ClientError::NotAPrincipal)?
+            .to_owned();
         let expected = covenant_runtime::expected_runtime(policy)
             .map_err(|e| ClientError::Policy(e.to_string()))?;
         let computation = policy.policy().computation.clone();
@@ -302,6 +325,8 @@ impl Client {
             computation,
             tls: Arc::new(tls),
             connection: None,
+            policy: policy.clone(),
+            principal,
         };
         client.connection = Some(client.open().await?);
         Ok(client)
@@ -502,12 +527,25 @@ impl Client {
         response: Response<Incoming>,
         during: &str,
     ) -> Result<T, ClientError> {
+        let answer = self.read_answer(response, during).await?;
+        decode(&answer, during)
+    }
+
+    /// Reads an answer whole (at most [`MAX_JSON_RESPONSE_BYTES`]).
+    async fn read_answer(
+        &mut self,
+        response: Response<Incoming>,
+        during: &str,
+    ) -> Result<Answer, ClientError> {
         let status = response.status();
-        let bytes = match Limited::new(response.into_body(), MAX_JSON_RESPONSE_BYTES)
+        match Limited::new(response.into_body(), MAX_JSON_RESPONSE_BYTES)
             .collect()
             .await
         {
-            Ok(collected) => collected.to_bytes(),
+            Ok(collected) => Ok(Answer {
+                status,
+                body: collected.to_bytes(),
+            }),
             Err(e) => {
                 self.connection = None;
                 if e.is::<http_body_util::LengthLimitError>() {
@@ -515,24 +553,16 @@ impl Client {
                         "the answer to {during} is larger than {MAX_JSON_RESPONSE_BYTES} bytes"
                     )));
                 }
-                return Err(match e.downcast::<hyper::Error>() {
+                Err(match e.downcast::<hyper::Error>() {
                     Ok(e) => self.exchange_error(true, &e, during),
                     Err(e) => ClientError::Disconnected {
                         host: self.host.clone(),
                         during: during.to_owned(),
                         detail: e.to_string(),
                     },
-                });
+                })
             }
-        };
-        if !status.is_success() {
-            return Err(error_from(status, &bytes));
         }
-        serde_json::from_slice(&bytes).map_err(|e| {
-            ClientError::Protocol(format!(
-                "the answer to {during} is not what the API documents: {e}"
-            ))
-        })
     }
 
     /// `GET /v1/status`: the computation's state as every principal may see it.
@@ -547,23 +577,33 @@ impl Client {
     /// `PUT /v1/program`: uploads the program module (streamed from a file, or bytes). The
     /// runtime checks its SHA-256 against the policy and loads it.
     ///
+    /// If the policy names us as the program provider, the module is checked first, before
+    /// anything is sent: its size against the runtime's cap
+    /// ([`covenant_runtime::api::MAX_PROGRAM_BYTES`]) and its SHA-256 against the policy's
+    /// (a file is read once more for that). A pipe or device cannot be checked before it is
+    /// read; the runtime checks it.
+    ///
     /// # Errors
-    /// [`ClientError::Io`] if the file cannot be read; [`ClientError::Refused`] with rule
-    /// `not-program-provider`, `program-hash-mismatch`, `program-already-provided`, ...
+    /// [`ClientError::Io`] if the file cannot be read; [`ClientError::PolicyRefuses`] with rule
+    /// `program-too-large` or `program-hash-mismatch` (nothing sent);
+    /// [`ClientError::Refused`] with rule `not-program-provider`, `program-hash-mismatch`,
+    /// `program-already-provided`, `program-too-large`, ...
     pub async fn provide_program(
         &mut self,
         program: impl Into<Upload>,
         progress: &mut dyn Progress,
     ) -> Result<(), ClientError> {
-        let (response, _) = self
+        let program = program.into();
+        self.check_program(&program).await?;
+        let (answer, _) = self
             .upload(
                 "/v1/program".to_owned(),
-                program.into(),
+                program,
                 "the program upload",
                 progress,
             )
             .await?;
-        let accepted: ProgramAccepted = self.json(response, "the program upload").await?;
+        let accepted: ProgramAccepted = decode(&answer, "the program upload")?;
         if accepted.accepted {
             Ok(())
         } else {
@@ -577,20 +617,31 @@ impl Client {
     /// [`UPLOAD_CHUNK_BYTES`] chunks; at most [`UPLOAD_CHANNEL_CHUNKS`] chunks are in memory.
     /// The answer carries the bytes stored and their SHA-256.
     ///
+    /// If the policy names us as the input's provider, the upload is checked first, before
+    /// anything is sent: its size against the input's `max_bytes`, then, if the policy pins
+    /// the input's SHA-256, its hash (a file is read once more for that; only files within
+    /// `max_bytes` are). A pipe or device (`/dev/stdin`) has no size before it is read; the
+    /// runtime checks it as it arrives, and its refusal part-way is returned as
+    /// [`ClientError::Refused`].
+    ///
     /// # Errors
     /// [`ClientError::Io`] if the file cannot be read (the upload is then aborted, and the
-    /// runtime discards it); [`ClientError::Refused`] with rule `not-input-provider`,
-    /// `input-too-large`, `input-hash-mismatch`, `input-already-provided`, ...
+    /// runtime discards it); [`ClientError::PolicyRefuses`] with rule `input-too-large` or
+    /// `input-hash-mismatch` (nothing sent); [`ClientError::Refused`] with rule
+    /// `not-input-provider`, `input-too-large`, `input-hash-mismatch`,
+    /// `input-already-provided`, ...
     pub async fn provide_input(
         &mut self,
         guest_path: &str,
         input: impl Into<Upload>,
         progress: &mut dyn Progress,
     ) -> Result<InputReceived, ClientError> {
+        let input = input.into();
+        self.check_input(guest_path, &input).await?;
         let path = format!("/v1/inputs/{}", percent_encode(guest_path));
         let during = format!("the upload of {guest_path}");
-        let (response, sent) = self.upload(path, input.into(), &during, progress).await?;
-        let received: InputReceived = self.json(response, &during).await?;
+        let (answer, sent) = self.upload(path, input, &during, progress).await?;
+        let received: InputReceived = decode(&answer, &during)?;
         // The runtime's account of what it stored must be what we sent.
         match sent {
             Some(sent) if sent.bytes == received.bytes && sent.sha256 == received.sha256 => {
@@ -607,17 +658,106 @@ impl Client {
         }
     }
 
-    /// Streams `source` as the body of a `PUT`: reads chunks as the connection takes them
-    /// and reports them to `progress`. The body ends only after the last chunk; if reading
-    /// fails (or this future is dropped), the body is aborted, so the runtime never mistakes
-    /// part of a file for the whole.
+    /// Refuses, before anything is sent, a program the policy rules out (see
+    /// [`Client::provide_program`]).
+    async fn check_program(&self, program: &Upload) -> Result<(), ClientError> {
+        let pinned = &self.policy.policy().program;
+        // Someone else's upload is the runtime's to refuse, by role, before it reads a byte.
+        if pinned.provider != self.principal {
+            return Ok(());
+        }
+        let what = describe(program);
+        let cap = u64::try_from(covenant_runtime::api::MAX_PROGRAM_BYTES).unwrap_or(u64::MAX);
+        if let Some(size) = known_size(program).await?
+            && size > cap
+        {
+            return Err(ClientError::PolicyRefuses {
+                rule: "program-too-large",
+                message: format!(
+                    "{what} is {size} bytes, but the runtime takes programs of at most {cap} \
+                     bytes, so it would refuse it; nothing was sent. Check that this is the \
+                     module whose SHA-256 the policy pins ({})",
+                    pinned.sha256
+                ),
+            });
+        }
+        if let Some(found) = sha256_of(program).await?
+            && found != pinned.sha256
+        {
+            return Err(ClientError::PolicyRefuses {
+                rule: "program-hash-mismatch",
+                message: format!(
+                    "{what} has SHA-256 {found}, but the policy pins {} for the program, so \
+                     the runtime would refuse it; nothing was sent. Send the module the policy \
+                     pins (compare `sha256sum` of your file with program.sha256 in the policy)",
+                    pinned.sha256
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuses, before anything is sent, an input the policy rules out (see
+    /// [`Client::provide_input`]).
+    async fn check_input(&self, guest_path: &str, input: &Upload) -> Result<(), ClientError> {
+        // An undeclared input or someone else's is the runtime's to refuse (unknown-input,
+        // not-input-provider), before it reads a byte.
+        let Some(declared) = self
+            .policy
+            .policy()
+            .inputs
+            .iter()
+            .find(|i| i.path == guest_path && i.provider == self.principal)
+        else {
+            return Ok(());
+        };
+        let what = describe(input);
+        let max = declared.max_bytes;
+        if let Some(size) = known_size(input).await?
+            && size > max
+        {
+            return Err(ClientError::PolicyRefuses {
+                rule: "input-too-large",
+                message: format!(
+                    "{what} is {size} bytes, but the policy's max_bytes for {guest_path} is \
+                     {max}, so the runtime would refuse it; nothing was sent. Send at most {max} \
+                     bytes (a larger bound needs a new policy that every principal agrees to)"
+                ),
+            });
+        }
+        if let Some(expected) = &declared.sha256
+            && let Some(found) = sha256_of(input).await?
+            && found != *expected
+        {
+            return Err(ClientError::PolicyRefuses {
+                rule: "input-hash-mismatch",
+                message: format!(
+                    "{what} has SHA-256 {found}, but the policy pins {expected} for \
+                     {guest_path}, so the runtime would refuse it; nothing was sent. Send \
+                     exactly the data the policy pins"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Streams `source` as the body of a `PUT` and reads the runtime's answer whole. Chunks
+    /// are read as the connection takes them and reported to `progress`. The body ends only
+    /// after the last chunk; if reading fails (or this future is dropped), the body is
+    /// aborted, so the runtime never mistakes part of a file for the whole.
+    ///
+    /// The runtime may answer before the body has ended (a refusal part-way: over the
+    /// bound, or before it read anything). The answer is then read whole before the body is
+    /// abandoned: abandoning it ends the connection, which could cut the answer off. The
+    /// runtime reads on and discards for a while after such a refusal, so that the writes in
+    /// flight land and its answer is not lost to a connection reset.
     async fn upload(
         &mut self,
         path: String,
         source: Upload,
         during: &str,
         progress: &mut dyn Progress,
-    ) -> Result<(Response<Incoming>, Option<Sent>), ClientError> {
+    ) -> Result<(Answer, Option<Sent>), ClientError> {
         // Open the file first: a missing file is reported before anything is sent.
         let (reader, total) = match source {
             Upload::File(file_path) => {
@@ -629,7 +769,12 @@ impl Client {
                             path: file_path.clone(),
                             source,
                         })?;
-                let total = file.metadata().await.ok().map(|m| m.len());
+                let total = file
+                    .metadata()
+                    .await
+                    .ok()
+                    .filter(std::fs::Metadata::is_file)
+                    .map(|m| m.len());
                 (Source::File(file, file_path), total)
             }
             Upload::Bytes(bytes) => {
@@ -641,46 +786,50 @@ impl Client {
         let request = self.request(Method::PUT, &path, ClientBody::Stream(rx))?;
         let connection = self.connection().await?;
         let answered = connection.answered;
+        let response = connection.sender.send_request(request);
         progress.started(total);
-        let result = {
-            let response = connection.sender.send_request(request);
+        let (result, sent) = {
             let feed = feed(reader, tx, &mut *progress);
             tokio::pin!(response);
             tokio::pin!(feed);
             let mut sent = None;
-            loop {
+            let ended = loop {
                 tokio::select! {
                     // The feed finishes in the same poll in which it hands over the end of
                     // the body, so a runtime that has read the whole body finds it finished.
-                    response = &mut response => break Ok((response, sent)),
+                    response = &mut response => break match response {
+                        Ok(response) => Ended::Answered(response),
+                        Err(e) => Ended::Lost(e),
+                    },
                     fed = &mut feed, if sent.is_none() => {
                         match fed {
                             Ok(fed) => sent = Some(fed),
-                            Err(e) => break Err(e),
+                            Err(e) => break Ended::Unreadable(e),
                         }
                     }
                 }
-            }
+            };
+            let result = match ended {
+                Ended::Answered(response) => {
+                    if let Some(c) = self.connection.as_mut() {
+                        c.answered = true;
+                    }
+                    // The feed is still alive (no longer polled): the body is not abandoned
+                    // before the answer is in.
+                    self.read_answer(response, during).await
+                }
+                Ended::Lost(e) => Err(self.exchange_error(answered, &e, during)),
+                Ended::Unreadable(e) => Err(e),
+            };
+            (result, sent.flatten())
         };
         progress.finished();
-        match result {
-            Ok((Ok(response), sent)) => {
-                if let Some(c) = self.connection.as_mut() {
-                    c.answered = true;
-                }
-                Ok((response, sent.flatten()))
-            }
-            Ok((Err(e), _)) => {
-                let err = self.exchange_error(answered, &e, during);
-                self.connection = None;
-                Err(err)
-            }
-            Err(e) => {
-                // The body was aborted: this connection is finished.
-                self.connection = None;
-                Err(e)
-            }
+        if result.is_err() || sent.is_none() {
+            // Lost, or answered before the whole body went out (the body is now aborted):
+            // this connection is finished.
+            self.connection = None;
         }
+        Ok((result?, sent))
     }
 
     /// `POST /v1/run`: starts the run. With `wait`, answers when it has ended, with its
@@ -711,11 +860,13 @@ impl Client {
     }
 
     /// `GET /v1/outputs/{output}`: streams an output (a guest path, `stdout` or `stderr`) to
-    /// `writer` as it arrives, and flushes it. Returns the bytes written.
+    /// `writer` as it arrives, and flushes it. Returns the bytes written, the run, and the
+    /// salt that checks them against that run's receipt.
     ///
     /// # Errors
     /// [`ClientError::Refused`] with rule `not-reader`, `wrong-state`, `unknown-output`,
-    /// `output-not-written`; [`ClientError::Io`] if `writer` fails;
+    /// `output-not-written`, `output-withheld`; [`ClientError::Protocol`] if the answer lacks
+    /// the run or the salt; [`ClientError::Io`] if `writer` fails;
     /// [`ClientError::Disconnected`] if the download is cut off (what was written is then
     /// incomplete).
     pub async fn fetch(
@@ -723,7 +874,7 @@ impl Client {
         output: &str,
         writer: &mut (dyn AsyncWrite + Unpin + Send),
         progress: &mut dyn Progress,
-    ) -> Result<u64, ClientError> {
+    ) -> Result<Fetched, ClientError> {
         let path = format!("/v1/outputs/{}", percent_encode(output));
         let during = format!("the download of {output}");
         let response = self.send(Method::GET, &path, &during).await?;
@@ -735,6 +886,22 @@ impl Client {
                 .err()
                 .unwrap_or_else(|| ClientError::Protocol(format!("{during} failed"))));
         }
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let run = header(covenant_runtime::api::RUN_HEADER).and_then(|v| v.parse::<u32>().ok());
+        let salt = header(covenant_runtime::api::SALT_HEADER);
+        let (Some(run), Some(salt)) = (run, salt) else {
+            self.connection = None;
+            return Err(ClientError::Protocol(format!(
+                "{during}: the runtime did not say which run wrote it or send the salt that \
+                 checks it against the receipt"
+            )));
+        };
         let total = hyper::body::Body::size_hint(response.body()).exact();
         progress.started(total);
         let mut body = response.into_body();
@@ -771,7 +938,11 @@ impl Client {
             path: PathBuf::from(output),
             source,
         })?;
-        Ok(written)
+        Ok(Fetched {
+            bytes: written,
+            run,
+            salt,
+        })
     }
 
     /// `GET /v1/receipts`: every receipt signed so far, oldest first (compact JWS; verify
@@ -805,6 +976,100 @@ impl Client {
         let response = self.send(Method::POST, "/v1/close", "closing").await?;
         self.json(response, "closing").await
     }
+}
+
+/// How an upload's exchange ended.
+enum Ended {
+    /// The runtime answered (perhaps before the body had ended).
+    Answered(Response<Incoming>),
+    /// The connection failed before an answer.
+    Lost(hyper::Error),
+    /// The upload's file could not be read (the body was aborted).
+    Unreadable(ClientError),
+}
+
+/// An answer read whole.
+struct Answer {
+    status: StatusCode,
+    body: Bytes,
+}
+
+/// An answer's JSON document, or the error the runtime sent.
+fn decode<T: DeserializeOwned>(answer: &Answer, during: &str) -> Result<T, ClientError> {
+    if !answer.status.is_success() {
+        return Err(error_from(answer.status, &answer.body));
+    }
+    serde_json::from_slice(&answer.body).map_err(|e| {
+        ClientError::Protocol(format!(
+            "the answer to {during} is not what the API documents: {e}"
+        ))
+    })
+}
+
+/// How an upload is named in messages.
+fn describe(upload: &Upload) -> String {
+    match upload {
+        Upload::File(path) => path.display().to_string(),
+        Upload::Bytes(_) => "the upload".to_owned(),
+    }
+}
+
+/// An upload's size if it is known before reading it: a regular file's length or the
+/// bytes'. A pipe or device (`/dev/stdin`) has none.
+///
+/// # Errors
+/// [`ClientError::Io`] if the file cannot be opened.
+async fn known_size(upload: &Upload) -> Result<Option<u64>, ClientError> {
+    match upload {
+        Upload::Bytes(bytes) => Ok(u64::try_from(bytes.len()).ok()),
+        Upload::File(path) => {
+            let metadata = tokio::fs::metadata(path)
+                .await
+                .map_err(|source| ClientError::Io {
+                    context: "cannot read",
+                    path: path.clone(),
+                    source,
+                })?;
+            Ok(metadata.is_file().then_some(metadata.len()))
+        }
+    }
+}
+
+/// An upload's SHA-256 (hex), if it can be known without consuming it: the bytes', or a
+/// regular file's, read through once (in [`UPLOAD_CHUNK_BYTES`] chunks, never whole). A pipe
+/// or device has none: it is not even opened, since opening a FIFO here would take its
+/// writer's data (or its end) from the upload.
+///
+/// # Errors
+/// [`ClientError::Io`] if the file cannot be read.
+async fn sha256_of(upload: &Upload) -> Result<Option<String>, ClientError> {
+    let path = match upload {
+        Upload::Bytes(bytes) => return Ok(Some(hex::encode(Sha256::digest(bytes)))),
+        Upload::File(path) => path,
+    };
+    let unreadable = |source| ClientError::Io {
+        context: "cannot read",
+        path: path.clone(),
+        source,
+    };
+    if !tokio::fs::metadata(path)
+        .await
+        .map_err(unreadable)?
+        .is_file()
+    {
+        return Ok(None);
+    }
+    let mut file = tokio::fs::File::open(path).await.map_err(unreadable)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; UPLOAD_CHUNK_BYTES];
+    loop {
+        let n = file.read(&mut buf).await.map_err(unreadable)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(Some(hex::encode(hasher.finalize())))
 }
 
 /// Where an upload's bytes come from.

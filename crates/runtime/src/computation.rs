@@ -35,16 +35,17 @@ use covenant_sandbox::{
 };
 use covenant_wasi::WasiCtxBuilder;
 use covenant_wasi::fs::{
-    Access, CapabilityTable, FileReader, FileSystem, FsConfig, FsError, Quotas, Timestamps, View,
+    Access, CapabilityTable, FileReader, FileSystem, FsConfig, FsError, Handle, Quotas,
+    Timestamps, View,
 };
-use covenant_wasi::types::Errno;
+use covenant_wasi::types::{Errno, Filetype, Rights as FdRights};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{Action, InternalError, Refusal, RuntimeError, SetupError};
 use crate::receipt::{
-    RECEIPT_FORMAT, RECEIPT_VERSION, ReceiptClaims, ReceiptInput, ReceiptLimits, ReceiptOutput,
-    ReceiptSigner,
+    Committer, OutputStatus, RECEIPT_FORMAT, RECEIPT_VERSION, ReceiptClaims, ReceiptInput,
+    ReceiptLimits, ReceiptOutput, ReceiptSigner, SALT_BYTES, fresh_salt,
 };
 
 /// Bytes the file system allows beyond the inputs' bounds and the output bound, for
@@ -52,6 +53,12 @@ use crate::receipt::{
 /// path is at most 1 KiB, at most 1 024 inputs and outputs); this stops the names the guest
 /// creates from growing the tree without limit while leaving room for the declared layout.
 pub const FS_NAMES_ALLOWANCE_BYTES: u64 = 4 << 20;
+
+/// Where uploads are written until they are accepted, outside every view the program or a
+/// principal gets: a half-sent input is never visible to a run, so an upload and a run never
+/// have to wait for each other (and a starter never learns that another provider is sending).
+/// A policy may not declare a path beneath it ([`SetupError::Layout`]).
+pub const STAGING_DIR: &str = "/.covenant-staging";
 
 /// Guests of one computation that run at once: one. Runs are sequential by the state
 /// machine; sizing the engine's instance pool to one keeps a computation from reserving
@@ -170,11 +177,14 @@ struct LoadedProgram {
     sha256: String,
 }
 
-/// An input that arrived whole and passed its checks.
-#[derive(Debug, Clone, Copy)]
+/// An input that arrived whole and passed its checks. Its file is sealed (immutable) from
+/// then on, and its hash is checked again before every receipt.
+#[derive(Debug, Clone)]
 struct StoredInput {
     sha256: [u8; 32],
     bytes: u64,
+    /// The receipt's commitment to its bytes; the salt went to its provider only.
+    commitment: String,
 }
 
 /// What a finished run left for its readers.
@@ -182,8 +192,9 @@ struct StoredInput {
 struct RunResult {
     stdout: Arc<[u8]>,
     stderr: Arc<[u8]>,
-    /// The output files the program wrote.
-    written: BTreeSet<String>,
+    /// Every declared output (by the policy's spelling): its status and, when it is released
+    /// (`written`), the salt of its commitment, which goes to its readers with it.
+    outputs: BTreeMap<String, (OutputStatus, Option<[u8; SALT_BYTES]>)>,
 }
 
 #[derive(Debug)]
@@ -312,6 +323,16 @@ struct RerunConsentGiven;
 #[derive(Debug)]
 struct CloseAgreement;
 
+/// What became of one declared output in a run (public: the receipt says it too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct OutputRecord {
+    /// The output as the policy names it: a guest path, `stdout` or `stderr`.
+    pub path: String,
+    /// `written` (released to its readers), `missing`, `directory`, `symlink`, or `withheld`
+    /// (the run exceeded the output limit, so nothing of it is released).
+    pub status: OutputStatus,
+}
+
 /// The public record of one run: visible to every principal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RunRecord {
@@ -319,6 +340,8 @@ pub struct RunRecord {
     pub run: u32,
     /// How the guest ended.
     pub outcome: Outcome,
+    /// What became of each declared output, in policy order.
+    pub outputs: Vec<OutputRecord>,
     /// A sentence on a trap.
     pub detail: Option<String>,
     /// Fuel used (the engine's units).
@@ -366,8 +389,45 @@ pub struct Status {
     pub rerun_consents: Vec<String>,
     /// Principals who agreed to close.
     pub close_agreed: Vec<String>,
-    /// Why the computation failed, if it did.
-    pub failure: Option<String>,
+    /// Why the computation failed, if it did: a code and a sentence. The detail (file-system
+    /// paths, engine messages) goes to the operator's log, never to principals.
+    pub failure: Option<Failure>,
+}
+
+/// Why a computation is `Failed`: a fault of the runtime itself, never of the guest (a
+/// guest's fault is its run's outcome) nor of a principal (a principal's mistake is refused).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Failure {
+    /// A stable code.
+    pub code: FailureCode,
+    /// One sentence for every principal.
+    pub message: String,
+}
+
+/// The kinds of [`Failure`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureCode {
+    /// The runtime failed preparing or finishing a run (the engine, the file system, the
+    /// receipt key).
+    RuntimeFault,
+    /// The task running a run stopped without a result.
+    RunAbandoned,
+    /// An input no longer had the hash it was accepted with when a run ended. Sealed inputs
+    /// make this impossible; the check is the defence behind the seal. No receipt is signed.
+    InputChanged,
+}
+
+impl FailureCode {
+    /// The code as the API spells it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCode::RuntimeFault => "runtime-fault",
+            FailureCode::RunAbandoned => "run-abandoned",
+            FailureCode::InputChanged => "input-changed",
+        }
+    }
 }
 
 /// Progress of an agreement that needs every principal (re-run consent, closing).
@@ -379,9 +439,29 @@ pub struct Agreement {
     pub missing: Vec<String>,
 }
 
-/// The bytes of one output, streamed.
+/// The bytes of one output, streamed, with what its reader needs to check them against the
+/// run's receipt.
 #[derive(Debug)]
-pub struct OutputReader(OutputSource);
+pub struct OutputReader {
+    source: OutputSource,
+    run: u32,
+    salt: [u8; SALT_BYTES],
+}
+
+impl OutputReader {
+    /// The run that wrote it.
+    #[must_use]
+    pub fn run(&self) -> u32 {
+        self.run
+    }
+
+    /// The salt of the receipt's commitment to these bytes, hex: for this output's readers
+    /// only (`covenant receipt verify --output`, `docs/receipts.md`).
+    #[must_use]
+    pub fn salt_hex(&self) -> String {
+        hex::encode(self.salt)
+    }
+}
 
 #[derive(Debug)]
 enum OutputSource {
@@ -391,11 +471,114 @@ enum OutputSource {
 
 impl Read for OutputReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match &mut self.0 {
+        match &mut self.source {
             OutputSource::Bytes(c) => c.read(buf),
             OutputSource::File(f) => f.read(buf),
         }
     }
+}
+
+/// `path` relative to `/`, for a handle on the root (`/input/a` → `input/a`).
+fn from_root(path: &str) -> &str {
+    path.trim_start_matches('/')
+}
+
+/// What the program left at the declared output file `path`, and its size when it is a
+/// regular file. The final link is not followed: a link is reported, never released.
+///
+/// # Errors
+/// File-system failures other than the file being absent.
+fn inspect_output(root: &Handle, path: &str) -> Result<(OutputStatus, u64), RuntimeError> {
+    match root.filestat_at(0, from_root(path)) {
+        Ok(stat) if stat.filetype == Filetype::RegularFile as u8 => {
+            Ok((OutputStatus::Written, stat.size))
+        }
+        Ok(stat) if stat.filetype == Filetype::Directory as u8 => Ok((OutputStatus::Directory, 0)),
+        Ok(stat) if stat.filetype == Filetype::SymbolicLink as u8 => {
+            Ok((OutputStatus::Symlink, 0))
+        }
+        // The tree holds only files, directories and links; anything else is not released.
+        Ok(_) | Err(Errno::Noent) => Ok((OutputStatus::Missing, 0)),
+        Err(errno) => Err(FsError::Guest {
+            path: path.to_owned(),
+            errno,
+        }
+        .into()),
+    }
+}
+
+/// Streams the regular file at absolute `path` (final link not followed) to `each`, a chunk
+/// at a time.
+///
+/// # Errors
+/// [`InternalError::FileSystem`] if it cannot be opened (absent, a directory, a link) or read.
+fn read_regular(
+    root: &Handle,
+    path: &str,
+    mut each: impl FnMut(&[u8]),
+) -> Result<(), RuntimeError> {
+    let err = |errno| FsError::Guest {
+        path: path.to_owned(),
+        errno,
+    };
+    let mut file = root
+        .open_at(0, from_root(path), 0, FdRights::FD_READ, FdRights::NONE, 0)
+        .map_err(err)?;
+    if file.filetype() != Filetype::RegularFile {
+        return Err(err(Errno::Isdir).into());
+    }
+    let mut buf = vec![0u8; covenant_wasi::fs::view::HOST_IO_CHUNK_BYTES];
+    loop {
+        let n = file.read(&mut buf).map_err(err)?;
+        if n == 0 {
+            return Ok(());
+        }
+        each(&buf[..n]);
+    }
+}
+
+/// Opens the directory at `rel` (relative to `root`) for listing and removing entries.
+fn open_dir(root: &Handle, rel: &str) -> Result<Handle, Errno> {
+    let rights = root
+        .rights_inheriting()
+        .intersect(covenant_wasi::fs::caps::DIRECTORY_RIGHTS);
+    root.open_at(
+        0,
+        rel,
+        covenant_wasi::types::oflags::DIRECTORY,
+        rights,
+        root.rights_inheriting(),
+        0,
+    )
+}
+
+/// Removes everything beneath the directory `dir`, depth first, leaving it empty. The depth
+/// is bounded by the file system's depth quota.
+fn remove_contents(dir: &Handle) -> Result<(), Errno> {
+    // Every name first (the listing is in memory and bounded by the inode quota), then the
+    // removals, so that removing does not disturb the listing.
+    let mut entries = Vec::new();
+    let mut cookie = 0;
+    loop {
+        let batch = dir.readdir(cookie, 1 << 20)?;
+        let Some(last) = batch.last() else { break };
+        cookie = last.next;
+        entries.extend(
+            batch
+                .into_iter()
+                .filter(|d| d.name != "." && d.name != "..")
+                .map(|d| (d.name, d.filetype)),
+        );
+    }
+    for (name, filetype) in entries {
+        if filetype == Filetype::Directory {
+            remove_contents(&open_dir(dir, &name)?)?;
+            dir.remove_directory(&name)?;
+        } else {
+            dir.unlink_file(&name)?;
+        }
+    }
+    Ok(())
 }
 
 /// Removes the file at absolute `path` through `view`, whose first preopen is `path`'s
@@ -430,14 +613,6 @@ impl Uploads {
         self.set().contains(path)
     }
 
-    fn is_empty(&self) -> bool {
-        self.set().is_empty()
-    }
-
-    fn first(&self) -> Option<String> {
-        self.set().first().cloned()
-    }
-
     fn reserve(&self, path: &str) -> Reservation {
         self.set().insert(path.to_owned());
         Reservation {
@@ -469,7 +644,12 @@ impl Drop for Reservation {
 pub struct InputUpload {
     computation: u64,
     grant: InputGrant,
+    /// Where the bytes go until the input is accepted, beneath [`STAGING_DIR`].
+    staged: String,
+    /// A view of [`STAGING_DIR`] alone.
     view: View,
+    /// The salt of the receipt's commitment to this input, for its provider.
+    salt: [u8; SALT_BYTES],
     reservation: Reservation,
 }
 
@@ -481,8 +661,11 @@ pub struct InputUpload {
 pub struct WrittenInput {
     computation: u64,
     path: String,
+    staged: String,
     sha256: [u8; 32],
     bytes: u64,
+    salt: [u8; SALT_BYTES],
+    commitment: String,
     view: View,
     _reservation: Reservation,
 }
@@ -498,6 +681,29 @@ impl WrittenInput {
     #[must_use]
     pub fn bytes(&self) -> u64 {
         self.bytes
+    }
+
+    /// The salt of the receipt's commitment to these bytes, hex: for the input's provider
+    /// alone, to check its input against receipts (`docs/receipts.md`).
+    #[must_use]
+    pub fn salt_hex(&self) -> String {
+        hex::encode(self.salt)
+    }
+
+    /// The commitment receipts will carry for this input.
+    #[must_use]
+    pub fn commitment(&self) -> &str {
+        &self.commitment
+    }
+}
+
+impl Drop for WrittenInput {
+    /// A written input that was never accepted leaves nothing behind: its staged bytes go.
+    /// (Once accepted, the staged name is gone already.)
+    fn drop(&mut self) {
+        if let Err(e) = unlink(&self.view, &self.staged) {
+            tracing::warn!(path = %self.path, error = %e, "could not remove a staged upload");
+        }
     }
 }
 
@@ -523,11 +729,13 @@ impl InputUpload {
         let mut hashing = HashingReader {
             inner: reader,
             hasher: Sha256::new(),
+            committer: Committer::new(&self.salt),
             count: 0,
             limit: *max_bytes,
             over: false,
         };
-        let written = self.view.write_file(path, &mut hashing);
+        let staged = self.staged.as_str();
+        let written = self.view.write_file(staged, &mut hashing);
         let refusal = match written {
             Ok(_) => {
                 let found = hex::encode(hashing.hasher.clone().finalize());
@@ -549,19 +757,22 @@ impl InputUpload {
                 reason: source.to_string(),
             }),
             Err(other) => {
-                unlink(&self.view, path)?;
+                unlink(&self.view, staged)?;
                 return Err(other.into());
             }
         };
         if let Some(refusal) = refusal {
-            unlink(&self.view, path)?;
+            unlink(&self.view, staged)?;
             return Err(refusal.into());
         }
         Ok(WrittenInput {
             computation: self.computation,
             path: self.grant.path,
+            staged: self.staged,
             sha256: hashing.hasher.finalize().into(),
             bytes: hashing.count,
+            salt: self.salt,
+            commitment: hashing.committer.finish(),
             view: self.view,
             _reservation: self.reservation,
         })
@@ -701,7 +912,9 @@ pub struct Computation {
     runs: Vec<RunRecord>,
     receipts: Vec<String>,
     close_agreed: BTreeSet<String>,
-    failure: Option<String>,
+    /// Whether the program was accepted (what `status` says, in every state but `Closed`).
+    program_accepted: bool,
+    failure: Option<Failure>,
 }
 
 fn unix_ms() -> u64 {
@@ -765,6 +978,7 @@ fn table_for(
 struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
+    committer: Committer,
     count: u64,
     limit: u64,
     over: bool,
@@ -779,6 +993,7 @@ impl<R: Read> Read for HashingReader<R> {
             return Err(std::io::Error::other("the upload exceeds its bound"));
         }
         self.hasher.update(&buf[..n]);
+        self.committer.update(&buf[..n]);
         Ok(n)
     }
 }
@@ -795,6 +1010,18 @@ impl Computation {
     /// [`SetupError::Internal`] if the file system or the engine cannot be set up.
     pub fn new(policy: ValidPolicy, signer: ReceiptSigner) -> Result<Self, SetupError> {
         let p = policy.policy();
+        let declared = p
+            .inputs
+            .iter()
+            .map(|i| i.path.as_str())
+            .chain(p.outputs.iter().map(|o| o.path.as_str()));
+        for path in declared {
+            if is_under(path, STAGING_DIR) {
+                return Err(SetupError::Layout(format!(
+                    "{path} is inside {STAGING_DIR}, where the runtime keeps uploads in progress"
+                )));
+            }
+        }
         for output in &p.outputs {
             if let OutputName::File(out) = OutputName::parse(&output.path) {
                 for input in &p.inputs {
@@ -837,6 +1064,7 @@ impl Computation {
             .inputs
             .iter()
             .map(|i| parent(&i.path))
+            .chain([STAGING_DIR])
             .chain(
                 p.outputs
                     .iter()
@@ -869,6 +1097,7 @@ impl Computation {
             runs: Vec::new(),
             receipts: Vec::new(),
             close_agreed: BTreeSet::new(),
+            program_accepted: false,
             failure: None,
             policy,
         })
@@ -1027,11 +1256,6 @@ impl Computation {
             Stage::Provisioning(_) => Err(Refusal::InputsMissing {
                 paths: self.missing_required(),
             }),
-            Stage::Ready(_) | Stage::Finished(_) if !self.uploads.is_empty() => {
-                Err(Refusal::UploadInProgress {
-                    path: self.uploads.first().unwrap_or_default(),
-                })
-            }
             Stage::Ready(_) => Ok(()),
             Stage::Finished(f) => {
                 let done = u32::try_from(self.runs.len()).unwrap_or(u32::MAX);
@@ -1082,10 +1306,27 @@ impl Computation {
             return Err(self.wrong_state(Action::FetchOutput));
         };
         let name = OutputName::parse(output);
-        if let OutputName::File(path) = &name
-            && !finished.result.written.contains(path)
-        {
-            return Err(Refusal::OutputNotWritten { path: path.clone() });
+        match finished.result.outputs.get(output) {
+            Some((OutputStatus::Written, Some(_))) => {}
+            Some((OutputStatus::Withheld, _)) => {
+                return Err(Refusal::OutputWithheld {
+                    path: output.to_owned(),
+                    run: self.runs.len(),
+                    max_output_bytes: self.p().execution.max_output_bytes,
+                });
+            }
+            Some((status, _)) => {
+                return Err(Refusal::OutputNotWritten {
+                    path: output.to_owned(),
+                    status: *status,
+                });
+            }
+            None => {
+                return Err(Refusal::OutputNotWritten {
+                    path: output.to_owned(),
+                    status: OutputStatus::Missing,
+                });
+            }
         }
         Ok(Authorised {
             principal: caller.0.clone(),
@@ -1142,6 +1383,18 @@ impl Computation {
         self.finish_program(compiled)
     }
 
+    /// Whether `caller` may upload the program now (the provider, in a state that takes it):
+    /// what a layer that streams the program checks before it reads a byte of it, so that no
+    /// one else can make the runtime buffer an upload. Nothing changes.
+    ///
+    /// # Errors
+    /// Refusals: `UnknownPrincipal`, `PolicyExpired`, `NotProgramProvider`, `WrongState`,
+    /// `ProgramAlreadyProvided`.
+    pub fn admit_program(&self, caller: &Principal) -> Result<(), RuntimeError> {
+        self.authorise_program(caller)?;
+        Ok(())
+    }
+
     /// The first half of [`Computation::provide_program`], for a layer that compiles without
     /// holding the computation (so that inputs and `status` are answered meanwhile): checks the
     /// caller and the state, then the program's SHA-256 against the policy's. Nothing changes.
@@ -1190,6 +1443,7 @@ impl Computation {
             sha256: found,
         };
         let complete = self.missing_required().is_empty();
+        self.program_accepted = true;
         self.stage = match std::mem::replace(&mut self.stage, Stage::Failed) {
             Stage::Provisioning(p) => match p.with_program(program, &token).try_ready(complete) {
                 Ok(ready) => Stage::Ready(ready),
@@ -1240,15 +1494,26 @@ impl Computation {
         path: &str,
     ) -> Result<InputUpload, RuntimeError> {
         let token = self.authorise_input(caller, path)?;
-        let grants = self.caps.of(&Subject::Principal(token.principal.clone()));
         let grant = token.what;
-        let table = table_for(grants, Phase::BeforeRun, |p| p == grant.path)?;
+        // The bytes go to a staging file of this input's own (one upload per input at a time,
+        // by the reservation), in a directory no program or principal view contains.
+        let index = self
+            .p()
+            .inputs
+            .iter()
+            .position(|i| i.path == grant.path)
+            .unwrap_or_default();
+        let staged = format!("{STAGING_DIR}/{index}");
+        let table = CapabilityTable::new().with(STAGING_DIR, Access::WRITE | Access::CREATE)?;
         let view = self.fs.view(&table)?;
+        let salt = fresh_salt().map_err(InternalError::from)?;
         let reservation = self.uploads.reserve(&grant.path);
         Ok(InputUpload {
             computation: self.id,
             grant,
+            staged,
             view,
+            salt,
             reservation,
         })
     }
@@ -1265,17 +1530,25 @@ impl Computation {
             return Err(InternalError::ForeignUpload.into());
         }
         if !matches!(self.stage, Stage::Provisioning(_) | Stage::Ready(_)) {
-            // Closed: the file system the bytes went to is already gone; otherwise remove them.
-            if !matches!(self.stage, Stage::Closed) {
-                unlink(&written.view, &written.path)?;
-            }
+            // The staged bytes go when `written` is dropped (in a closed computation, the file
+            // system they went to is already gone).
             return Err(self.wrong_state(Action::ProvideInput).into());
         }
+        // Into place, then sealed: from here on no path and no descriptor can change it.
+        let root = self.root()?;
+        let fs_err = |path: &str| {
+            let path = path.to_owned();
+            move |errno| FsError::Guest { path, errno }
+        };
+        root.rename(from_root(&written.staged), &root, from_root(&written.path))
+            .map_err(fs_err(&written.path))?;
+        self.fs.seal(&written.path)?;
         self.inputs.insert(
             written.path.clone(),
             StoredInput {
                 sha256: written.sha256,
                 bytes: written.bytes,
+                commitment: written.commitment.clone(),
             },
         );
         drop(written);
@@ -1290,10 +1563,50 @@ impl Computation {
         Ok(())
     }
 
-    /// Removes the file at `path` as the runtime (absent already is fine).
-    fn remove_file(&self, path: &str) -> Result<(), RuntimeError> {
-        let table = CapabilityTable::new().with(parent(path), Access::WRITE)?;
-        unlink(&self.fs.view(&table)?, path)
+    /// A descriptor on `/` with every access, for the runtime's own work on the file system
+    /// (moving an accepted input into place, inspecting outputs). Never given to a guest or a
+    /// principal.
+    fn root(&self) -> Result<Handle, RuntimeError> {
+        let table = CapabilityTable::new().with("/", Access::READ_WRITE)?;
+        let view = self.fs.view(&table)?;
+        let mut preopens = view.open_preopens().map_err(|errno| FsError::Guest {
+            path: "/".into(),
+            errno,
+        })?;
+        preopens.pop().ok_or_else(|| {
+            FsError::Guest {
+                path: "/".into(),
+                errno: Errno::Noent,
+            }
+            .into()
+        })
+    }
+
+    /// The directories of the declared output files: the only places a program may write
+    /// (`Computation::new` keeps every input out of them).
+    fn output_dirs(&self) -> BTreeSet<String> {
+        self.p()
+            .outputs
+            .iter()
+            .filter_map(|o| match OutputName::parse(&o.path) {
+                OutputName::File(path) => Some(parent(&path).to_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Empties every output directory, whatever the program left there.
+    fn clear_output_dirs(&self) -> Result<(), RuntimeError> {
+        let root = self.root()?;
+        for dir in self.output_dirs() {
+            let err = |errno| FsError::Guest {
+                path: dir.clone(),
+                errno,
+            };
+            let handle = open_dir(&root, from_root(&dir)).map_err(err)?;
+            remove_contents(&handle).map_err(err)?;
+        }
+        Ok(())
     }
 
     /// A starter starts a run: only when the program and every required input are present,
@@ -1311,7 +1624,7 @@ impl Computation {
         let (wasi, limits, bytes_before) = match prepared {
             Ok(p) => p,
             Err(e) => {
-                self.fail(&e.to_string());
+                self.fail(FailureCode::RuntimeFault, &e.to_string());
                 return Err(e);
             }
         };
@@ -1342,19 +1655,11 @@ impl Computation {
         &self,
         _run: u32,
     ) -> Result<(covenant_wasi::WasiCtx, RunLimits, u64), RuntimeError> {
-        // The last run's output files go: each run starts from the inputs alone. So does any
-        // file at an input's path that was never accepted (an upload abandoned after it was
-        // written but before it was finished): the program sees accepted inputs only.
-        for output in &self.p().outputs {
-            if let OutputName::File(path) = OutputName::parse(&output.path) {
-                self.remove_file(&path)?;
-            }
-        }
-        for input in &self.p().inputs {
-            if !self.inputs.contains_key(&input.path) {
-                self.remove_file(&input.path)?;
-            }
-        }
+        // Whatever the last run left in the output directories goes (files, links, whole
+        // trees): each run starts from the inputs alone. (Uploads in progress are staged
+        // outside every view and only an accepted input is moved into place, so the program
+        // sees accepted inputs only.)
+        self.clear_output_dirs()?;
         let p = self.p();
         let table = table_for(self.caps.of(&Subject::Program), Phase::DuringRun, |_| true)?;
         let view: View = self.fs.view(&table)?;
@@ -1381,8 +1686,32 @@ impl Computation {
         Ok((wasi, limits, self.stored_bytes()?))
     }
 
-    fn fail(&mut self, reason: &str) {
-        self.failure = Some(reason.to_owned());
+    /// Moves to `Failed`: the principals see `code` and a sentence; the operator's log gets
+    /// `detail`.
+    fn fail(&mut self, code: FailureCode, detail: &str) {
+        let run = self.runs.len() + 1;
+        tracing::error!(
+            computation = %self.p().computation,
+            run,
+            code = code.as_str(),
+            detail,
+            "the computation failed"
+        );
+        let message = match code {
+            FailureCode::RuntimeFault => format!(
+                "the runtime failed during run {run}; the computation cannot continue (the \
+                 host operator's log has the detail)"
+            ),
+            FailureCode::RunAbandoned => format!(
+                "run {run} stopped without a result; the computation cannot continue (the host \
+                 operator's log has the detail)"
+            ),
+            FailureCode::InputChanged => format!(
+                "an input no longer had the hash it was accepted with when run {run} ended; no \
+                 receipt was signed and no output is released"
+            ),
+        };
+        self.failure = Some(Failure { code, message });
         self.stage = Stage::Failed;
     }
 
@@ -1401,7 +1730,13 @@ impl Computation {
         match self.complete_run(executed) {
             Ok(summary) => Ok(summary),
             Err(e) => {
-                self.fail(&e.to_string());
+                let code = match &e {
+                    RuntimeError::Internal(InternalError::InputChanged { .. }) => {
+                        FailureCode::InputChanged
+                    }
+                    _ => FailureCode::RuntimeFault,
+                };
+                self.fail(code, &e.to_string());
                 Err(e)
             }
         }
@@ -1418,7 +1753,10 @@ impl Computation {
     pub fn abandon_run(&mut self, run: u32, reason: &str) -> Result<(), RuntimeError> {
         match &self.stage {
             Stage::Running(r) if r.run == run => {
-                self.fail(&format!("run {run} was abandoned: {reason}"));
+                self.fail(
+                    FailureCode::RunAbandoned,
+                    &format!("run {run} was abandoned: {reason}"),
+                );
                 Ok(())
             }
             _ => Err(InternalError::ForeignRun.into()),
@@ -1431,54 +1769,97 @@ impl Computation {
         let stderr: Arc<[u8]> = output.wasi.take_stderr().into();
         drop(output.wasi);
         let mut report = output.report;
+        let root = self.root()?;
+        // The defence behind the seal: every input still has the hash it was accepted with,
+        // or nothing is signed and nothing is released.
+        self.check_inputs_unchanged(&root)?;
+
+        // What the program left at each declared output.
+        let mut found: Vec<(String, OutputName, OutputStatus)> = Vec::new();
+        let mut declared_bytes = 0u64;
+        for declared in &self.p().outputs {
+            let name = OutputName::parse(&declared.path);
+            let status = match &name {
+                OutputName::Stdout | OutputName::Stderr => OutputStatus::Written,
+                OutputName::File(path) => {
+                    let (status, size) = inspect_output(&root, path)?;
+                    declared_bytes = declared_bytes.saturating_add(size);
+                    status
+                }
+            };
+            found.push((declared.path.clone(), name, status));
+        }
+
+        // The policy's bound is on everything the program writes together: the growth of the
+        // file system (scratch files included) or the declared files, whichever is larger,
+        // plus both streams. The file system's quota only bounds what the guest can store.
         let max_output = self.p().execution.max_output_bytes;
-        let files = self.stored_bytes()?.saturating_sub(executed.bytes_before);
+        let files = self
+            .stored_bytes()?
+            .saturating_sub(executed.bytes_before)
+            .max(declared_bytes);
         let total = files
             .saturating_add(stdout.len() as u64)
             .saturating_add(stderr.len() as u64);
-        // The file system's quota bounds what the guest can store; the policy's bound is on
-        // everything it writes together, checked here.
         if total > max_output && matches!(report.outcome, Outcome::Exited(_)) {
             report.outcome = Outcome::Trapped(TrapKind::OutputLimit);
             report.detail = Some(format!(
                 "the program wrote {total} bytes in all; the policy allows {max_output}"
             ));
         }
-        let mut outputs = Vec::new();
-        let mut written = BTreeSet::new();
-        for declared in &self.p().outputs {
-            let (sha256, bytes) = match OutputName::parse(&declared.path) {
-                OutputName::Stdout => (
-                    Some(hex::encode(Sha256::digest(&stdout))),
-                    Some(stdout.len() as u64),
-                ),
-                OutputName::Stderr => (
-                    Some(hex::encode(Sha256::digest(&stderr))),
-                    Some(stderr.len() as u64),
-                ),
-                OutputName::File(path) => match self.hash_file(&path)? {
-                    Some((sha, len)) => {
-                        written.insert(path);
-                        (Some(sha), Some(len))
-                    }
-                    None => (None, None),
-                },
-            };
-            outputs.push(ReceiptOutput {
-                path: declared.path.clone(),
-                sha256,
-                bytes,
+        // Over the limit, however it was noticed (here, or by the sandbox for the streams),
+        // nothing of the run is released.
+        let withhold = report.outcome == Outcome::Trapped(TrapKind::OutputLimit);
+
+        let mut released = BTreeMap::new();
+        let mut receipt_outputs = Vec::new();
+        let mut records = Vec::new();
+        for (path, name, mut status) in found {
+            if withhold && status == OutputStatus::Written {
+                status = OutputStatus::Withheld;
+            }
+            let mut salt = None;
+            let mut commitment = None;
+            if status == OutputStatus::Written {
+                let fresh = fresh_salt().map_err(InternalError::from)?;
+                let mut committer = Committer::new(&fresh);
+                match &name {
+                    OutputName::Stdout => committer.update(&stdout),
+                    OutputName::Stderr => committer.update(&stderr),
+                    OutputName::File(file) => read_regular(&root, file, |chunk| {
+                        committer.update(chunk);
+                    })?,
+                }
+                commitment = Some(committer.finish());
+                salt = Some(fresh);
+            }
+            released.insert(path.clone(), (status, salt));
+            records.push(OutputRecord {
+                path: path.clone(),
+                status,
+            });
+            receipt_outputs.push(ReceiptOutput {
+                path,
+                status,
+                commitment,
             });
         }
+
         let inputs = self
             .p()
             .inputs
             .iter()
             .filter_map(|i| {
-                self.inputs.get(&i.path).map(|s| ReceiptInput {
-                    path: i.path.clone(),
-                    sha256: hex::encode(s.sha256),
-                    bytes: s.bytes,
+                self.inputs.get(&i.path).map(|s| {
+                    // A pinned hash is in the policy already: the receipt may repeat it, and the
+                    // size it determines. Anything else is committed to, not disclosed.
+                    let pinned = i.sha256.is_some();
+                    ReceiptInput {
+                        path: i.path.clone(),
+                        sha256: pinned.then(|| hex::encode(s.sha256)),
+                        bytes: pinned.then_some(s.bytes),
+                        commitment: s.commitment.clone(),
+                    }
                 })
             })
             .collect();
@@ -1491,6 +1872,7 @@ impl Computation {
         let record = RunRecord {
             run: executed.run,
             outcome: report.outcome,
+            outputs: records,
             detail: report.detail.clone(),
             fuel_used: report.fuel_used,
             wall_time_us: u64::try_from(report.wall_time.as_micros()).unwrap_or(u64::MAX),
@@ -1515,7 +1897,7 @@ impl Computation {
                 random: e.random,
             },
             inputs,
-            outputs,
+            outputs: receipt_outputs,
             outcome: record.outcome,
             detail: record.detail.clone(),
             fuel_used: record.fuel_used,
@@ -1528,7 +1910,7 @@ impl Computation {
         let result = RunResult {
             stdout,
             stderr,
-            written,
+            outputs: released,
         };
         self.stage = match std::mem::replace(&mut self.stage, Stage::Failed) {
             Stage::Running(running) => Stage::Finished(running.finish(result)),
@@ -1539,33 +1921,20 @@ impl Computation {
         Ok(RunSummary { record, receipt })
     }
 
-    /// SHA-256 and size of the file at `path`, streamed; `None` if it does not exist.
-    fn hash_file(&self, path: &str) -> Result<Option<(String, u64)>, RuntimeError> {
-        let table = CapabilityTable::new().with(parent(path), Access::READ)?;
-        let view = self.fs.view(&table)?;
-        let mut reader = match view.read_file(path) {
-            Ok(r) => r,
-            Err(FsError::Guest {
-                errno: Errno::Noent,
-                ..
-            }) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; covenant_wasi::fs::view::HOST_IO_CHUNK_BYTES];
-        let mut len = 0u64;
-        loop {
-            let n = reader.read(&mut buf).map_err(|source| FsError::Io {
-                path: path.to_owned(),
-                source,
-            })?;
-            if n == 0 {
-                break;
+    /// Every accepted input still has the SHA-256 it was accepted with.
+    ///
+    /// # Errors
+    /// [`InternalError::InputChanged`] naming the first that does not (or is gone).
+    fn check_inputs_unchanged(&self, root: &Handle) -> Result<(), RuntimeError> {
+        for (path, stored) in &self.inputs {
+            let mut hasher = Sha256::new();
+            let read = read_regular(root, path, |chunk| hasher.update(chunk));
+            let same = read.is_ok() && <[u8; 32]>::from(hasher.finalize()) == stored.sha256;
+            if !same {
+                return Err(InternalError::InputChanged { path: path.clone() }.into());
             }
-            hasher.update(&buf[..n]);
-            len += n as u64;
         }
-        Ok(Some((hex::encode(hasher.finalize()), len)))
+        Ok(())
     }
 
     /// [`Computation::start_run`], [`PendingRun::execute`] and [`Computation::finish_run`] in
@@ -1594,6 +1963,15 @@ impl Computation {
         let Stage::Finished(finished) = &self.stage else {
             return Err(self.wrong_state(Action::FetchOutput).into());
         };
+        let salt = finished
+            .result
+            .outputs
+            .get(output)
+            .and_then(|(_, salt)| *salt)
+            .ok_or_else(|| Refusal::OutputNotWritten {
+                path: output.to_owned(),
+                status: OutputStatus::Missing,
+            })?;
         let source = match &token.what.0 {
             OutputName::Stdout => {
                 OutputSource::Bytes(Cursor::new(Arc::clone(&finished.result.stdout)))
@@ -1607,7 +1985,11 @@ impl Computation {
                 OutputSource::File(self.fs.view(&table)?.read_file(path)?)
             }
         };
-        Ok(OutputReader(source))
+        Ok(OutputReader {
+            source,
+            run: u32::try_from(self.runs.len()).unwrap_or(u32::MAX),
+            salt,
+        })
     }
 
     /// What every principal may see: the state, what has arrived (see [`InputStatus`]), every
@@ -1637,7 +2019,7 @@ impl Computation {
         Ok(Status {
             computation: self.p().computation.clone(),
             state: self.state(),
-            program_provided: self.stage.program().is_some(),
+            program_provided: self.program_accepted && !closed,
             inputs,
             runs_max: self.p().runs.max,
             runs: self.runs.clone(),
@@ -1685,13 +2067,9 @@ impl Computation {
             Stage::Finished(f) => Stage::Ready(f.into_ready(&token)),
             other => other,
         };
-        for output in &self.p().outputs {
-            if let OutputName::File(path) = OutputName::parse(&output.path)
-                && let Err(e) = self.remove_file(&path)
-            {
-                self.fail(&e.to_string());
-                return Err(e);
-            }
+        if let Err(e) = self.clear_output_dirs() {
+            self.fail(FailureCode::RuntimeFault, &e.to_string());
+            return Err(e);
         }
         Ok(Agreement {
             complete: true,
@@ -1765,6 +2143,7 @@ mod tests {
         let mut r = HashingReader {
             inner: &b"12345"[..],
             hasher: Sha256::new(),
+            committer: Committer::new(&[0; SALT_BYTES]),
             count: 0,
             limit: 4,
             over: false,
@@ -1775,6 +2154,7 @@ mod tests {
         let mut r = HashingReader {
             inner: &b"1234"[..],
             hasher: Sha256::new(),
+            committer: Committer::new(&[0; SALT_BYTES]),
             count: 0,
             limit: 4,
             over: false,
@@ -1786,5 +2166,66 @@ mod tests {
             r.hasher.finalize().as_slice(),
             Sha256::digest(b"1234").as_slice()
         );
+        assert_eq!(
+            r.committer.finish(),
+            crate::receipt::commit(&[0; SALT_BYTES], b"1234")
+        );
+    }
+
+    /// A computation of the sum_inputs guest, provisioned.
+    fn provisioned() -> Computation {
+        let service = covenant_test_support::Service::new();
+        let program = covenant_guests::SUM_INPUTS.bytes();
+        let policy = covenant_test_support::sum_inputs_policy(
+            &service.ca,
+            &program,
+            covenant_policy::Strategy::Interpreter,
+        );
+        let valid = covenant_test_support::validate(&policy);
+        // test-support's own signer is another build of this crate's type: make ours.
+        let (key, chain) = service.attested_key(&valid);
+        let signer = ReceiptSigner::new(&key, chain).unwrap();
+        let mut c = Computation::new(valid, signer).unwrap();
+        c.provide_program(&Principal::new("alice"), &program)
+            .unwrap();
+        c.provide_input(&Principal::new("alice"), "/input/a.csv", &b"1,2\n"[..])
+            .unwrap();
+        c.provide_input(&Principal::new("bob"), "/input/b.csv", &b"3\n"[..])
+            .unwrap();
+        c
+    }
+
+    #[test]
+    fn accepted_inputs_are_sealed() {
+        let c = provisioned();
+        let root = c.root().unwrap();
+        // Not even the runtime's own all-access descriptor can change one.
+        let write = root.open_at(0, "input/a.csv", 0, FdRights::FD_WRITE, FdRights::NONE, 0);
+        assert_eq!(write.err(), Some(Errno::Perm));
+        assert_eq!(root.unlink_file("input/a.csv"), Err(Errno::Perm));
+    }
+
+    #[test]
+    fn an_input_whose_hash_changed_fails_the_run_before_anything_is_signed_or_released() {
+        // The seal makes a change impossible; to test the check behind it, the record of
+        // what was accepted is changed instead of the bytes.
+        let mut c = provisioned();
+        if let Some(stored) = c.inputs.get_mut("/input/b.csv") {
+            stored.sha256[0] ^= 1;
+        }
+        let err = c.run(&Principal::new("alice")).unwrap_err();
+        assert!(
+            matches!(err, RuntimeError::Internal(InternalError::InputChanged { ref path }) if path == "/input/b.csv"),
+            "{err}"
+        );
+        assert_eq!(c.state(), State::Failed);
+        let status = c.status(&Principal::new("carol")).unwrap();
+        assert_eq!(
+            status.failure.map(|f| f.code),
+            Some(FailureCode::InputChanged)
+        );
+        assert!(status.program_provided);
+        assert!(c.receipts(&Principal::new("carol")).unwrap().is_empty());
+        assert!(c.fetch_output(&Principal::new("carol"), "stdout").is_err());
     }
 }

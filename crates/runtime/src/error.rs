@@ -140,9 +140,9 @@ pub enum Refusal {
         /// What the reader reported.
         reason: String,
     },
-    /// Another upload of this input is under way (or, for a run, of some input: a run waits
-    /// until every upload has finished or been abandoned).
-    #[error("an upload of {path} is under way")]
+    /// Another upload of this input is under way (only its provider can be told: only its
+    /// provider uploads it).
+    #[error("an upload of {path} is under way; send it again when that one has finished or failed")]
     UploadInProgress {
         /// The input's path.
         path: String,
@@ -190,11 +190,28 @@ pub enum Refusal {
         /// The output.
         path: String,
     },
-    /// The program did not write this output file during the run.
-    #[error("the program did not write {path}")]
+    /// The last run left nothing releasable at this output: the file is missing, or is a
+    /// directory or a symbolic link (never followed).
+    #[error("the last run left no file to release at {path} (it is {status})")]
     OutputNotWritten {
         /// The output's path.
         path: String,
+        /// What the run left there.
+        status: crate::receipt::OutputStatus,
+    },
+    /// The last run wrote more than the policy's output limit: none of its outputs is
+    /// released, to any reader.
+    #[error(
+        "run {run} wrote more than the policy's output limit of {max_output_bytes} bytes \
+         (execution.max_output), so none of its outputs is released"
+    )]
+    OutputWithheld {
+        /// The output asked for.
+        path: String,
+        /// The run.
+        run: usize,
+        /// The policy's limit.
+        max_output_bytes: u64,
     },
 }
 
@@ -226,6 +243,7 @@ impl Refusal {
             Refusal::UnknownOutput { .. } => "unknown-output",
             Refusal::NotReader { .. } => "not-reader",
             Refusal::OutputNotWritten { .. } => "output-not-written",
+            Refusal::OutputWithheld { .. } => "output-withheld",
         }
     }
 }
@@ -253,6 +271,13 @@ pub enum InternalError {
     /// A run handed back to the computation is not the one it started.
     #[error("the finished run does not belong to this computation's current run")]
     ForeignRun,
+    /// An accepted input no longer has the hash it was accepted with (or is gone) when a run
+    /// ends: the seal failed. Nothing is signed or released.
+    #[error("input {path} no longer has the SHA-256 it was accepted with")]
+    InputChanged {
+        /// The input's path.
+        path: String,
+    },
 }
 
 /// Why an operation on a [`crate::Computation`] did not succeed.

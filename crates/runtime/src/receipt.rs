@@ -34,8 +34,19 @@ use x509_parser::prelude::{FromDer as _, X509Certificate};
 /// The `format` field of every receipt: `"covenant-receipt"`.
 pub const RECEIPT_FORMAT: &str = "covenant-receipt";
 
-/// The receipt format version this build writes and reads: `1`.
-pub const RECEIPT_VERSION: u32 = 1;
+/// The receipt format version this build writes and reads: `2`. Version 1 carried the plain
+/// SHA-256 and size of every input and output, which let a principal who may not read a
+/// low-entropy output (a count, a verdict) recover it by hashing guesses; version 2 carries
+/// hiding commitments instead (see [`commit`]).
+pub const RECEIPT_VERSION: u32 = 2;
+
+/// The bytes of a commitment salt: 256 random bits, so that a commitment to a low-entropy
+/// value cannot be opened by guessing the value without the salt.
+pub const SALT_BYTES: usize = 32;
+
+/// Domain separation for commitments, so that a commitment can never be mistaken for (or
+/// collide by construction with) the plain SHA-256 of some other byte string.
+pub const COMMITMENT_DOMAIN: &[u8] = b"covenant-commitment-v1\0";
 
 /// The JWS `typ` header of a receipt.
 pub const RECEIPT_TYP: &str = "covenant-receipt+jws";
@@ -77,6 +88,15 @@ pub enum ReceiptError {
     /// The policy's attestation section cannot be turned into expectations.
     #[error("the policy's attestation section cannot be used: {0}")]
     Policy(String),
+    /// An output's or input's bytes do not match the receipt's commitment to them (or the
+    /// receipt has none for that path).
+    #[error("{path} does not match the receipt: {reason}")]
+    OpeningMismatch {
+        /// The output or input path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// The claims are about another policy, computation or program.
     #[error("the receipt is for {what} {found}, not {expected}")]
     ClaimMismatch {
@@ -113,10 +133,52 @@ pub struct ReceiptLimits {
 pub struct ReceiptInput {
     /// Guest path.
     pub path: String,
-    /// SHA-256 of its bytes, lowercase hex.
-    pub sha256: String,
-    /// Its size.
-    pub bytes: u64,
+    /// SHA-256 of its bytes, lowercase hex, only for an input whose hash the policy pins (so
+    /// every party knows it already); `null` otherwise.
+    pub sha256: Option<String>,
+    /// Its size, only alongside `sha256`; `null` otherwise (a size can disclose as much as a
+    /// hash).
+    pub bytes: Option<u64>,
+    /// The hiding commitment to its bytes ([`commit`]); the salt is released only to the
+    /// input's provider, with the answer to its upload.
+    pub commitment: String,
+}
+
+/// What became of a declared output in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutputStatus {
+    /// A regular file (or the stream), released to its readers with its commitment.
+    Written,
+    /// The program did not create the file.
+    Missing,
+    /// The program left a directory at the output's path.
+    Directory,
+    /// The program left a symbolic link at the output's path: never followed, never released.
+    Symlink,
+    /// The run exceeded the policy's output limit (`execution.max_output`): no output of the
+    /// run is released, whatever it is.
+    Withheld,
+}
+
+impl OutputStatus {
+    /// The status as the API and receipts spell it: `written`, `missing`, ...
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputStatus::Written => "written",
+            OutputStatus::Missing => "missing",
+            OutputStatus::Directory => "directory",
+            OutputStatus::Symlink => "symlink",
+            OutputStatus::Withheld => "withheld",
+        }
+    }
+}
+
+impl std::fmt::Display for OutputStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One output as the run left it.
@@ -125,10 +187,128 @@ pub struct ReceiptInput {
 pub struct ReceiptOutput {
     /// Guest path, `stdout` or `stderr`.
     pub path: String,
-    /// SHA-256 of its bytes, lowercase hex; `null` if the program did not write the file.
-    pub sha256: Option<String>,
-    /// Its size; `null` if the program did not write the file.
-    pub bytes: Option<u64>,
+    /// What became of it.
+    pub status: OutputStatus,
+    /// The hiding commitment to its bytes ([`commit`]) when `status` is `written`; `null`
+    /// otherwise. The salt is released only to the output's readers, with the output.
+    pub commitment: Option<String>,
+}
+
+/// A hiding, binding commitment to a byte string, streamed: lowercase hex of
+/// `SHA-256(COMMITMENT_DOMAIN || salt || bytes)` with a fresh random [`SALT_BYTES`]-byte salt.
+/// Without the salt, the commitment tells nothing about the bytes (guessing them needs the
+/// salt too); with it, whoever holds the bytes checks them against the receipt.
+#[derive(Clone)]
+pub struct Committer {
+    hasher: sha2::Sha256,
+}
+
+impl std::fmt::Debug for Committer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Committer").finish_non_exhaustive()
+    }
+}
+
+impl Committer {
+    /// Starts a commitment with `salt`.
+    #[must_use]
+    pub fn new(salt: &[u8; SALT_BYTES]) -> Self {
+        use sha2::Digest as _;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(COMMITMENT_DOMAIN);
+        hasher.update(salt);
+        Committer { hasher }
+    }
+
+    /// Adds bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        use sha2::Digest as _;
+        self.hasher.update(bytes);
+    }
+
+    /// The commitment, lowercase hex.
+    #[must_use]
+    pub fn finish(self) -> String {
+        use sha2::Digest as _;
+        hex::encode(self.hasher.finalize())
+    }
+}
+
+/// The commitment to `bytes` with `salt` (see [`Committer`]).
+#[must_use]
+pub fn commit(salt: &[u8; SALT_BYTES], bytes: &[u8]) -> String {
+    let mut committer = Committer::new(salt);
+    committer.update(bytes);
+    committer.finish()
+}
+
+/// A fresh random salt.
+///
+/// # Errors
+/// [`ReceiptError::Signing`] if the system's random source fails (nothing can be committed or
+/// signed then).
+pub fn fresh_salt() -> Result<[u8; SALT_BYTES], ReceiptError> {
+    use ring::rand::SecureRandom as _;
+    let mut salt = [0u8; SALT_BYTES];
+    SystemRandom::new()
+        .fill(&mut salt)
+        .map_err(|_| ReceiptError::Signing)?;
+    Ok(salt)
+}
+
+/// Checks that `bytes`, with the salt its reader (or provider) received, are what the receipt
+/// committed to at `path`: an output whose status is `written`, or an input.
+///
+/// # Errors
+/// [`ReceiptError::OpeningMismatch`] if the receipt has no commitment at `path`, the salt is
+/// not [`SALT_BYTES`] bytes of hex, or the commitment differs.
+pub fn check_opening(
+    claims: &ReceiptClaims,
+    path: &str,
+    salt_hex: &str,
+    bytes: impl std::io::Read,
+) -> Result<(), ReceiptError> {
+    let mismatch = |reason: &str| ReceiptError::OpeningMismatch {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let committed = claims
+        .outputs
+        .iter()
+        .find(|o| o.path == path)
+        .map(|o| o.commitment.clone())
+        .or_else(|| {
+            claims
+                .inputs
+                .iter()
+                .find(|i| i.path == path)
+                .map(|i| Some(i.commitment.clone()))
+        })
+        .ok_or_else(|| mismatch("the receipt names no input or output at this path"))?
+        .ok_or_else(|| mismatch("the receipt says the run released nothing at this path"))?;
+    let salt: [u8; SALT_BYTES] = hex::decode(salt_hex.trim())
+        .ok()
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| mismatch("the salt is not 64 hexadecimal digits"))?;
+    let mut committer = Committer::new(&salt);
+    let mut reader = bytes;
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(mismatch(&format!("reading the bytes failed: {e}"))),
+        };
+        committer.update(&buf[..n]);
+    }
+    if committer.finish() == committed {
+        Ok(())
+    } else {
+        Err(mismatch(
+            "the bytes and salt do not open the receipt's commitment (wrong file, wrong salt, or another run's output)",
+        ))
+    }
 }
 
 /// The signed content of a receipt. See `docs/receipts.md`.
@@ -369,8 +549,14 @@ pub fn verify_receipt(
         .verify(signing_input.as_bytes(), &signature)
         .map_err(|_| ReceiptError::BadSignature)?;
     let claims: ReceiptClaims = decode_json(payload_b64, "payload")?;
-    if claims.format != RECEIPT_FORMAT || claims.version != RECEIPT_VERSION {
-        return Err(malformed("not a version 1 Covenant receipt"));
+    if claims.format != RECEIPT_FORMAT {
+        return Err(malformed("not a Covenant receipt"));
+    }
+    if claims.version != RECEIPT_VERSION {
+        return Err(ReceiptError::Malformed(format!(
+            "a version {} receipt; this build reads version {RECEIPT_VERSION}",
+            claims.version
+        )));
     }
     let expected = expected_runtime(policy)?;
     let runtime = verify_attested_certificate(&expected, &leaf, claims.issued_at)?;
@@ -396,7 +582,51 @@ pub fn verify_receipt(
         policy.policy().program.sha256.clone(),
         &claims.program_sha256,
     )?;
+    check_declared_paths(policy, &claims)?;
     Ok(VerifiedReceipt { claims, runtime })
+}
+
+/// The receipt's inputs are policy inputs in policy order, each pinned one with the pinned
+/// hash; its outputs are exactly the policy's outputs in policy order.
+fn check_declared_paths(policy: &ValidPolicy, claims: &ReceiptClaims) -> Result<(), ReceiptError> {
+    let p = policy.policy();
+    let declared: Vec<&str> = p.outputs.iter().map(|o| o.path.as_str()).collect();
+    let found: Vec<&str> = claims.outputs.iter().map(|o| o.path.as_str()).collect();
+    if declared != found {
+        return Err(ReceiptError::ClaimMismatch {
+            what: "outputs",
+            expected: declared.join(", "),
+            found: found.join(", "),
+        });
+    }
+    for output in &claims.outputs {
+        if (output.status == OutputStatus::Written) != output.commitment.is_some() {
+            return Err(ReceiptError::Malformed(format!(
+                "output {} has status {} but {} commitment",
+                output.path,
+                output.status,
+                if output.commitment.is_some() { "a" } else { "no" }
+            )));
+        }
+    }
+    let mut declared_inputs = p.inputs.iter();
+    for input in &claims.inputs {
+        let Some(spec) = declared_inputs.find(|i| i.path == input.path) else {
+            return Err(ReceiptError::ClaimMismatch {
+                what: "input",
+                expected: "an input the policy declares, in policy order".into(),
+                found: input.path.clone(),
+            });
+        };
+        if spec.sha256 != input.sha256 {
+            return Err(ReceiptError::ClaimMismatch {
+                what: "input hash",
+                expected: spec.sha256.clone().unwrap_or_else(|| "none (not pinned)".into()),
+                found: input.sha256.clone().unwrap_or_else(|| "none".into()),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn decode_json<T: serde::de::DeserializeOwned>(part: &str, what: &str) -> Result<T, ReceiptError> {

@@ -1,7 +1,8 @@
 //! Test fixtures shared by Covenant's test suites, one implementation each: principal
 //! identities made the way `covenant identity new` makes them, an attestation service (a test
 //! CA and one enrolled software platform) certifying the runtime's key for a policy through the
-//! whole service path, the sum_inputs test policy, and small helpers.
+//! whole service path, the sum_inputs test policy, a served computation on loopback (directly,
+//! or behind a relay like the host's), and small helpers.
 //!
 //! Only for tests: it is never published and nothing outside `tests/` depends on it.
 #![forbid(unsafe_code)]
@@ -279,6 +280,40 @@ pub async fn listen(server: ApiServer) -> SocketAddr {
             let server = server.clone();
             tokio::spawn(async move {
                 let _ = server.serve_connection(socket).await;
+            });
+        }
+    });
+    addr
+}
+
+/// The buffer of each direction of a relayed connection, as the host's
+/// (`covenant_host::RELAY_BUFFER_BYTES`).
+const RELAY_BUFFER_BYTES: usize = 256 << 10;
+
+/// Serves every connection to a loopback listener the way `covenant serve` does: the runtime
+/// on one end of a Unix socket pair, the bytes copied both ways by `copy_bidirectional` (as
+/// the host's relay), and the connection dropped as soon as either direction fails. What a
+/// client sees when the runtime stops reading early (a refused upload) is then what it sees
+/// through the host. Returns the address; must be called inside a Tokio runtime.
+pub async fn listen_relayed(server: ApiServer) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let (mut ours, theirs) = tokio::net::UnixStream::pair().unwrap();
+            let server = server.clone();
+            tokio::spawn(async move {
+                let _ = server.serve_connection(theirs).await;
+            });
+            tokio::spawn(async move {
+                let _ = tcp.set_nodelay(true);
+                let _ = tokio::io::copy_bidirectional_with_sizes(
+                    &mut tcp,
+                    &mut ours,
+                    RELAY_BUFFER_BYTES,
+                    RELAY_BUFFER_BYTES,
+                )
+                .await;
             });
         }
     });

@@ -7,7 +7,8 @@
 //! Exit codes (documented in `docs/cli.md`): 0 success; 1 an operational error (unreachable
 //! host, lost connection, a file that cannot be read or written, an unexpected answer); 2 a
 //! bad command line, an invalid policy, a certificate or key that cannot be used; 3 refused by
-//! the runtime (the rule is printed; also a certificate the policy does not name); 4 the
+//! the runtime (the rule is printed; also a certificate the policy does not name, and an
+//! upload the policy rules out, refused before it is sent); 4 the
 //! server is not the runtime the policy names (attestation failed, or a receipt it signed does
 //! not verify).
 
@@ -43,8 +44,9 @@ const MAX_IDENTITY_FILE_BYTES: usize = 1 << 20;
     sent: its certificate must chain to the policy's attestation CA, carry a measurement the \
     policy accepts and this policy's hash.\n\nExit codes: 0 success; 1 unreachable host, lost \
     connection, unreadable or unwritable file; 2 bad command line, invalid policy, unusable \
-    certificate or key; 3 refused by the runtime (the rule is printed); 4 the server is not \
-    the runtime the policy names (or its receipt does not verify)."
+    certificate or key; 3 refused by the runtime, or by the policy before sending (the rule is \
+    printed); 4 the server is not the runtime the policy names (or its receipt does not \
+    verify)."
 )]
 pub struct ClientArgs {
     /// The computation's built policy JSON (`covenant policy build`).
@@ -78,16 +80,20 @@ pub struct ClientArgs {
 pub enum ClientAction {
     /// Show the computation's state: program, inputs, runs, agreements.
     Status,
-    /// Upload the program module (you must be the policy's program provider).
+    /// Upload the program module (you must be the policy's program provider). Its SHA-256
+    /// is checked against the policy's before anything is sent.
     ProvideProgram {
         /// The `.wasm` module; its SHA-256 must be the policy's.
         file: PathBuf,
     },
-    /// Upload an input, streamed from a file (you must be its provider).
+    /// Upload an input, streamed from a file (you must be its provider). A file over the
+    /// input's max_bytes, or without the SHA-256 the policy pins, is refused before anything
+    /// is sent (exit 3).
     ProvideInput {
         /// The input's guest path, as the policy names it (`/input/a.csv`).
         guest_path: String,
-        /// The file to send.
+        /// The file to send (a pipe such as `/dev/stdin` is checked by the runtime as it
+        /// arrives).
         file: PathBuf,
     },
     /// Start the run (you must be a run starter).
@@ -174,7 +180,9 @@ impl From<anyhow::Error> for Failure {
 fn client_exit(error: &ClientError, json: bool) -> anyhow::Error {
     let (code, kind) = match error {
         ClientError::Attestation { .. } => (EXIT_ATTESTATION, "attestation"),
-        ClientError::Refused { .. } => (EXIT_RUNTIME_REFUSED, "refused"),
+        ClientError::Refused { .. } | ClientError::PolicyRefuses { .. } => {
+            (EXIT_RUNTIME_REFUSED, "refused")
+        }
         ClientError::CertificateRefused { .. } | ClientError::NotAPrincipal => {
             (EXIT_RUNTIME_REFUSED, "certificate-refused")
         }
@@ -187,9 +195,17 @@ fn client_exit(error: &ClientError, json: bool) -> anyhow::Error {
     };
     if json {
         let mut doc = json!({ "error": kind, "message": error.to_string() });
-        if let ClientError::Refused { status, rule, .. } = error {
-            doc["rule"] = json!(rule);
-            doc["status"] = json!(status);
+        match error {
+            ClientError::Refused { status, rule, .. } => {
+                doc["rule"] = json!(rule);
+                doc["status"] = json!(status);
+            }
+            // Refused by the policy before anything was sent: no HTTP status.
+            ClientError::PolicyRefuses { rule, .. } => {
+                doc["rule"] = json!(rule);
+                doc["sent"] = json!(false);
+            }
+            _ => {}
         }
         println!("{doc}");
     }
@@ -331,6 +347,16 @@ async fn act(args: &ClientArgs, policy: &ValidPolicy, identity: &Identity) -> Re
                     received.sha256,
                     file.display()
                 );
+                println!(
+                    "its commitment salt, for you alone: {} (receipts carry commitment {}; \
+                     `covenant receipt verify --file {}={} --salt {}={}` checks it)",
+                    received.salt,
+                    received.commitment,
+                    received.path,
+                    file.display(),
+                    received.path,
+                    received.salt
+                );
             }
         }
         ClientAction::Run { wait } => {
@@ -433,6 +459,9 @@ fn print_status(status: &Status) {
     );
     for record in &status.runs {
         println!("run {}   {}", record.run, outcome(&record.outcome));
+        for output in &record.outputs {
+            println!("         {} {}", output.path, output.status);
+        }
     }
     if !status.rerun_consents.is_empty() {
         println!("re-run consents: {}", status.rerun_consents.join(", "));
@@ -441,7 +470,7 @@ fn print_status(status: &Status) {
         println!("agreed to close: {}", status.close_agreed.join(", "));
     }
     if let Some(failure) = &status.failure {
-        println!("failed: {failure}");
+        println!("failed ({}): {}", failure.code.as_str(), failure.message);
     }
 }
 
@@ -465,8 +494,8 @@ async fn fetch(
         .with_context(|| format!("cannot create {}", partial.display()))?;
     let mut writer = tokio::io::BufWriter::new(file);
     let result = client.fetch(output, &mut writer, &mut bar).await;
-    let bytes = match result {
-        Ok(bytes) => bytes,
+    let fetched = match result {
+        Ok(fetched) => fetched,
         Err(e) => {
             let _ = tokio::fs::remove_file(&partial).await;
             return Err(e.into());
@@ -477,9 +506,27 @@ async fn fetch(
         .await
         .with_context(|| format!("cannot move the download into place at {}", path.display()))?;
     if json {
-        print_json(&json!({ "output": output, "file": path, "bytes": bytes }))?;
+        print_json(&json!({
+            "output": output,
+            "file": path,
+            "bytes": fetched.bytes,
+            "run": fetched.run,
+            "salt": fetched.salt,
+        }))?;
     } else {
-        println!("wrote {bytes} bytes of {output} to {}", path.display());
+        println!(
+            "wrote {} bytes of {output} (run {}) to {}",
+            fetched.bytes,
+            fetched.run,
+            path.display()
+        );
+        println!(
+            "its commitment salt, for you alone: {}\nto check it against the run's receipt: \
+             covenant receipt verify --policy POLICY RECEIPT --file {output}={} --salt {output}={}",
+            fetched.salt,
+            path.display(),
+            fetched.salt
+        );
     }
     Ok(())
 }
@@ -548,16 +595,7 @@ async fn receipt(
         format!("program  {}", claims.program_sha256),
     ]
     .into_iter()
-    .chain(
-        claims
-            .inputs
-            .iter()
-            .map(|i| format!("input    {} {} ({} bytes)", i.sha256, i.path, i.bytes)),
-    )
-    .chain(claims.outputs.iter().map(|o| match &o.sha256 {
-        Some(sha) => format!("output   {sha} {}", o.path),
-        None => format!("output   (not written) {}", o.path),
-    }))
+    .chain(super::receipt::inputs_and_outputs(claims))
     .chain(to.map(|path| format!("wrote the receipt to {}", path.display())));
     for line in lines {
         writeln!(summary, "{line}").context("writing the summary")?;

@@ -410,12 +410,14 @@ async fn demo(
         .with_context(|| format!("the policy names no output {}", example.output))?
         .readers;
     let mut result = Vec::new();
+    let mut salt = String::new();
     for reader in readers {
         let mut bytes = Vec::new();
-        client_of(&mut clients, reader)?
+        salt = client_of(&mut clients, reader)?
             .fetch(example.output, &mut bytes, &mut NoProgress)
             .await
-            .with_context(|| format!("{reader} fetching {}", example.output))?;
+            .with_context(|| format!("{reader} fetching {}", example.output))?
+            .salt;
         say(format!(
             "{reader} fetched {} ({} bytes)",
             example.output,
@@ -453,15 +455,23 @@ async fn demo(
     say(format!("  program {}", claims.program_sha256));
     for input in &claims.inputs {
         say(format!(
-            "  input   {} {} ({} bytes)",
-            input.sha256, input.path, input.bytes
+            "  input   {} committed to as {}",
+            input.path, input.commitment
         ));
     }
     for output in &claims.outputs {
-        if let Some(sha256) = &output.sha256 {
-            say(format!("  output  {sha256} {}", output.path));
+        match &output.commitment {
+            Some(c) => say(format!("  output  {} committed to as {c}", output.path)),
+            None => say(format!("  output  {} {}", output.path, output.status)),
         }
     }
+    covenant_runtime::check_opening(claims, example.output, &salt, result.as_slice())
+        .map_err(|e| anyhow::anyhow!("the result does not match the receipt: {e}"))?;
+    say(format!(
+        "The result opens the receipt's commitment with the salt only its readers got ({}...);",
+        &salt[..salt.len().min(12)]
+    ));
+    say("a principal who may not read it cannot test guesses against the receipt.");
 
     // Close: every principal agrees; the worker wipes its data and exits.
     for (_, client) in &mut clients {
@@ -654,18 +664,29 @@ fn commands(
     }
     let _ = writeln!(s, "```\n");
     let _ = writeln!(s, "7. Results, the receipt, and the end:\n\n```sh");
+    let mut verify = "covenant receipt verify --policy policy.json receipt.jws".to_owned();
     if let Some(output) = policy.outputs.iter().find(|o| o.path == example.output) {
-        for reader in &output.readers {
-            let _ = writeln!(s, "{} fetch {}", client(reader), output.path);
+        for (i, reader) in output.readers.iter().enumerate() {
+            if i == 0 {
+                let _ = writeln!(
+                    s,
+                    "{} fetch {} -o result.txt   # prints the salt that checks it against the receipt",
+                    client(reader),
+                    output.path
+                );
+            } else {
+                let _ = writeln!(s, "{} fetch {}", client(reader), output.path);
+            }
         }
         if let Some(reader) = output.readers.first() {
             let _ = writeln!(s, "{} receipt -o receipt.jws", client(reader));
+            verify = format!(
+                "{verify} \\\n    --file {path}=result.txt --salt {path}=SALT_FETCH_PRINTED",
+                path = output.path
+            );
         }
     }
-    let _ = writeln!(
-        s,
-        "covenant receipt verify --policy policy.json receipt.jws"
-    );
+    let _ = writeln!(s, "{verify}");
     for p in principals {
         let _ = writeln!(s, "{} close", client(p));
     }

@@ -1,8 +1,10 @@
 //! `covenant receipt verify`: check a run's receipt offline against the policy.
 //!
 //! The checks live in `covenant-runtime` (`verify_receipt`, documented in `docs/receipts.md`);
-//! this module reads the files, picks the time and prints. Exit codes: 0 the receipt verifies,
-//! 2 it does not (or the policy is invalid), 1 a file cannot be read.
+//! this module reads the files, picks the time and prints. With `--file PATH=FILE --salt
+//! PATH=HEX` it also checks that FILE opens the receipt's commitment at PATH. Exit codes: 0 the
+//! receipt verifies (and every file matches), 2 it does not (or the policy is invalid, or a
+//! file does not match), 1 a file cannot be read.
 
 use std::fs::File;
 use std::io::Read as _;
@@ -41,6 +43,15 @@ pub struct VerifyArgs {
     pub policy: PathBuf,
     /// The receipt (a compact JWS, as the runtime returns it).
     pub receipt: PathBuf,
+    /// Also check that FILE holds the bytes the receipt committed to at PATH (an output, as
+    /// its reader fetched it, or an input, as its provider sent it), opened with the salt
+    /// given for PATH by `--salt`. Repeatable.
+    #[arg(long = "file", value_name = "PATH=FILE")]
+    pub files: Vec<String>,
+    /// The commitment salt for PATH, hex, as `covenant client fetch` (or `provide-input`)
+    /// printed it. One for each `--file`.
+    #[arg(long = "salt", value_name = "PATH=HEX")]
+    pub salts: Vec<String>,
     /// Print the result as JSON: `{"valid": true, "claims": {...}}` or
     /// `{"valid": false, "error": "..."}`.
     #[arg(long)]
@@ -69,7 +80,21 @@ fn read_limited(path: &Path, limit: usize, what: &str) -> anyhow::Result<Vec<u8>
 fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let policy_bytes = read_limited(&args.policy, MAX_POLICY_BYTES, "policy")?;
     let receipt_bytes = read_limited(&args.receipt, MAX_RECEIPT_BYTES, "receipt")?;
-    match check(&policy_bytes, &receipt_bytes, &args.policy) {
+    let openings = openings(&args.files, &args.salts).map_err(Exit::refused)?;
+    let mut readers = Vec::with_capacity(openings.len());
+    for (path, file, _) in &openings {
+        let reader = File::open(file)
+            .with_context(|| format!("cannot read {} (given for {path})", file.display()))?;
+        readers.push(std::io::BufReader::new(reader));
+    }
+    let checked = check(&policy_bytes, &receipt_bytes, &args.policy).and_then(|claims| {
+        for ((path, _, salt), reader) in openings.iter().zip(readers) {
+            covenant_runtime::check_opening(&claims, path, salt, reader)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(claims)
+    });
+    match checked {
         Ok(claims) => {
             if args.json {
                 let text = serde_json::to_string_pretty(&json!({"valid": true, "claims": claims}))?;
@@ -84,17 +109,14 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
                 );
                 println!("policy   {}", claims.policy_sha256);
                 println!("program  {}", claims.program_sha256);
-                for input in &claims.inputs {
-                    println!(
-                        "input    {} {} ({} bytes)",
-                        input.sha256, input.path, input.bytes
-                    );
+                for line in inputs_and_outputs(&claims) {
+                    println!("{line}");
                 }
-                for output in &claims.outputs {
-                    match &output.sha256 {
-                        Some(sha) => println!("output   {sha} {}", output.path),
-                        None => println!("output   (not written) {}", output.path),
-                    }
+                for (path, file, _) in &openings {
+                    println!(
+                        "checked  {} holds what the receipt committed to at {path}",
+                        file.display()
+                    );
                 }
                 println!(
                     "fuel {}, wall time {} us",
@@ -114,6 +136,54 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+/// One line per input and output of a receipt, for people: a pinned input by its hash, the
+/// rest by their commitments, outputs with their status.
+pub(crate) fn inputs_and_outputs(claims: &covenant_runtime::ReceiptClaims) -> Vec<String> {
+    let inputs = claims.inputs.iter().map(|i| match (&i.sha256, i.bytes) {
+        (Some(sha), Some(bytes)) => {
+            format!("input    {} pinned sha256 {sha} ({bytes} bytes)", i.path)
+        }
+        _ => format!("input    {} commitment {}", i.path, i.commitment),
+    });
+    let outputs = claims.outputs.iter().map(|o| match &o.commitment {
+        Some(c) => format!("output   {} written, commitment {c}", o.path),
+        None => format!("output   {} {}", o.path, o.status),
+    });
+    inputs.chain(outputs).collect()
+}
+
+/// Pairs each `--file PATH=FILE` with its `--salt PATH=HEX`.
+fn openings(files: &[String], salts: &[String]) -> Result<Vec<(String, PathBuf, String)>, String> {
+    let split = |arg: &str, flag: &str| -> Result<(String, String), String> {
+        arg.split_once('=')
+            .filter(|(p, v)| !p.is_empty() && !v.is_empty())
+            .map(|(p, v)| (p.to_owned(), v.to_owned()))
+            .ok_or_else(|| format!("--{flag} {arg:?}: write PATH=VALUE, like /output/result.txt=..."))
+    };
+    let mut salt_of = std::collections::BTreeMap::new();
+    for arg in salts {
+        let (path, salt) = split(arg, "salt")?;
+        if salt_of.insert(path.clone(), salt).is_some() {
+            return Err(format!("--salt names {path} twice"));
+        }
+    }
+    let mut out = Vec::new();
+    for arg in files {
+        let (path, file) = split(arg, "file")?;
+        let salt = salt_of.remove(&path).ok_or_else(|| {
+            format!(
+                "--file {path}=... needs its salt: add --salt {path}=HEX (the salt `covenant \
+                 client fetch` printed)"
+            )
+        })?;
+        out.push((path, PathBuf::from(file), salt));
+    }
+    if let Some(path) = salt_of.keys().next() {
+        return Err(format!("--salt {path}=... has no --file {path}=FILE to check"));
+    }
+    Ok(out)
 }
 
 fn outcome(outcome: &covenant_sandbox::Outcome) -> String {

@@ -20,7 +20,8 @@ fn policy(service: &Service, program: &[u8]) -> Policy {
 }
 
 /// Runs the computation once, its receipt key certified by a fresh attestation service
-/// through evidence, CSR and binding; writes `policy.json` and `receipt.jws` into `dir`.
+/// through evidence, CSR and binding; writes `policy.json` and `receipt.jws` into `dir`, and
+/// what carol fetched as `result.txt` with its salt as `result.salt`.
 fn make_receipt(dir: &Path) -> Policy {
     let service = Service::new();
     let program = covenant_guests::SUM_INPUTS.bytes();
@@ -36,6 +37,13 @@ fn make_receipt(dir: &Path) -> Policy {
         .unwrap();
     let receipt = c.run(&Principal::new("alice")).unwrap().receipt;
     std::fs::write(dir.join("receipt.jws"), receipt).unwrap();
+    let mut fetched = c
+        .fetch_output(&Principal::new("carol"), "/output/result.txt")
+        .unwrap();
+    std::fs::write(dir.join("result.salt"), fetched.salt_hex()).unwrap();
+    let mut result = Vec::new();
+    std::io::Read::read_to_end(&mut fetched, &mut result).unwrap();
+    std::fs::write(dir.join("result.txt"), result).unwrap();
     std::fs::write(
         dir.join("policy.json"),
         covenant_policy::to_json_pretty(&policy).unwrap(),
@@ -94,10 +102,51 @@ fn receipt_verify_accepts_a_genuine_receipt() {
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(value["valid"], true);
     assert_eq!(value["claims"]["run"], 1);
-    assert_eq!(
-        value["claims"]["outputs"][0]["sha256"],
-        hex::encode(Sha256::digest(b"6\n"))
+    assert_eq!(value["claims"]["outputs"][0]["status"], "written");
+    // The receipt commits to the result; it does not disclose its hash.
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains(&hex::encode(Sha256::digest(b"6\n"))), "{text}");
+}
+
+#[test]
+fn receipt_verify_checks_a_fetched_output_with_its_salt() {
+    let dir = tempfile::tempdir().unwrap();
+    make_receipt(dir.path());
+    let salt = std::fs::read_to_string(dir.path().join("result.salt")).unwrap();
+    let file = "/output/result.txt=result.txt".to_owned();
+    let salt_arg = format!("/output/result.txt={salt}");
+    let verify = |file: &str, salt: &str| {
+        covenant(
+            &[
+                "receipt", "verify", "--policy", "policy.json", "receipt.jws", "--file", file,
+                "--salt", salt,
+            ],
+            dir.path(),
+        )
+    };
+    let out = verify(&file, &salt_arg);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("checked  result.txt holds what the receipt committed to at /output/result.txt"),
+        "{stdout}"
     );
+    // Other bytes, or a guessed salt, do not open the commitment: exit 2, naming the output.
+    std::fs::write(dir.path().join("guess.txt"), "7\n").unwrap();
+    let zero = format!("/output/result.txt={}", "00".repeat(32));
+    for (file, salt) in [("/output/result.txt=guess.txt", salt_arg.as_str()), (file.as_str(), zero.as_str())] {
+        let out = verify(file, salt);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("/output/result.txt does not match the receipt"), "{stderr}");
+    }
+    // A --file without its --salt is a usage error that says what to add.
+    let out = covenant(
+        &["receipt", "verify", "--policy", "policy.json", "receipt.jws", "--file", &file],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("add --salt /output/result.txt=HEX"));
 }
 
 #[test]

@@ -240,7 +240,7 @@ async fn a_server_that_closes_mid_answer_gives_a_disconnected_error() {
 #[tokio::test]
 async fn a_download_cut_off_mid_body_is_an_error_not_a_short_file() {
     let (s, addr) = truncating_server(
-        b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n",
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncovenant-run: 1\r\ncovenant-commitment-salt: 0000000000000000000000000000000000000000000000000000000000000000\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n",
     )
     .await;
     let mut client = Client::connect(&s.policy, &s.carol.identity, &addr.to_string())
@@ -253,6 +253,26 @@ async fn a_download_cut_off_mid_body_is_an_error_not_a_short_file() {
         .unwrap_err();
     assert!(matches!(err, ClientError::Disconnected { .. }), "{err:?}");
     assert!(err.to_string().contains("download of stdout"), "{err}");
+}
+
+#[tokio::test]
+async fn a_download_without_its_run_and_salt_is_a_protocol_error() {
+    // The bytes alone cannot be checked against the receipt: the client refuses them.
+    let (s, addr) = truncating_server(
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: 5\r\n\r\nhello",
+    )
+    .await;
+    let mut client = Client::connect(&s.policy, &s.carol.identity, &addr.to_string())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let err = client
+        .fetch("stdout", &mut out, &mut NoProgress)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Protocol(_)), "{err:?}");
+    assert!(err.to_string().contains("salt"), "{err}");
+    assert!(out.is_empty(), "nothing is written");
 }
 
 #[tokio::test]

@@ -44,12 +44,12 @@ async fn three_principals_provision_run_fetch_verify_the_receipt_and_close() {
     assert_eq!(record.outcome, covenant_sandbox::Outcome::Exited(0));
 
     let mut result = Vec::new();
-    let n = carol
+    let fetched = carol
         .fetch("/output/result.txt", &mut result, &mut NoProgress)
         .await
         .unwrap();
-    assert_eq!(n, result.len() as u64);
-    assert_eq!(String::from_utf8(result).unwrap().trim(), "40");
+    assert_eq!(fetched.bytes, result.len() as u64);
+    assert_eq!(fetched.run, 1);
     let mut stdout = Vec::new();
     carol
         .fetch("stdout", &mut stdout, &mut NoProgress)
@@ -61,7 +61,18 @@ async fn three_principals_provision_run_fetch_verify_the_receipt_and_close() {
     assert_eq!(receipts, vec![receipt.clone()]);
     let verified = verify_receipt(&receipts[0], &s.policy).unwrap();
     assert_eq!(verified.claims.run, 1);
-    assert_eq!(verified.claims.inputs[0].sha256, sha256_hex(A_CSV));
+    // The reader's salt opens the receipt's commitment to what it fetched; the provider's
+    // opens the commitment to its input.
+    covenant_runtime::check_opening(
+        &verified.claims,
+        "/output/result.txt",
+        &fetched.salt,
+        result.as_slice(),
+    )
+    .unwrap();
+    covenant_runtime::check_opening(&verified.claims, "/input/a.csv", &received.salt, A_CSV)
+        .unwrap();
+    assert_eq!(String::from_utf8(result).unwrap().trim(), "40");
 
     for client in [&mut alice, &mut bob] {
         let agreement = client.close().await.unwrap();
@@ -151,7 +162,7 @@ async fn a_refused_action_is_a_refusal_with_its_rule_and_the_client_carries_on()
     }
     assert!(err.to_string().contains("not-program-provider"), "{err}");
 
-    // Refused before the runtime read the body: over the input's bound (1 KiB) from a file.
+    // Over the input's bound (1 KiB) from a file: refused before it is sent (limits.rs).
     let dir = tempfile::tempdir().unwrap();
     let big = dir.path().join("big.csv");
     std::fs::write(&big, vec![b'1'; 1 << 20]).unwrap();

@@ -5,5 +5,6 @@
 
 mod connect;
 mod flow;
+mod limits;
 mod support;
 mod transfer;

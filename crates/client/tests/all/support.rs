@@ -7,7 +7,7 @@ use covenant_client::{Client, Identity};
 use covenant_policy::{Policy, Strategy, ValidPolicy};
 use covenant_runtime::api::{ApiServer, ServerIdentity};
 use covenant_runtime::{Computation, ReceiptSigner};
-pub use covenant_test_support::{Service, listen, sha256_hex, validate};
+pub use covenant_test_support::{Service, listen, listen_relayed, sha256_hex, validate};
 
 pub const A_CSV: &[u8] = b"1,2,3\n4\n";
 pub const B_CSV: &[u8] = b"10,20\n";
@@ -57,11 +57,20 @@ pub struct Served {
     pub carol: Credentials,
     pub server: ApiServer,
     pub addr: SocketAddr,
+    /// The same computation behind a relay like the host's (`listen_relayed`).
+    pub relayed: SocketAddr,
 }
 
 impl Served {
     pub async fn connect(&self, who: &Credentials) -> Client {
         Client::connect(&self.policy, &who.identity, &self.addr.to_string())
+            .await
+            .unwrap()
+    }
+
+    /// A client connected through the relay, as through `covenant serve`.
+    pub async fn connect_relayed(&self, who: &Credentials) -> Client {
+        Client::connect(&self.policy, &who.identity, &self.relayed.to_string())
             .await
             .unwrap()
     }
@@ -84,6 +93,7 @@ pub async fn served_with(edit: impl FnOnce(&mut Policy)) -> Served {
     let valid = validate(&policy);
     let server = api_server(&service, &valid, &valid);
     let addr = listen(server.clone()).await;
+    let relayed = listen_relayed(server.clone()).await;
     Served {
         policy: valid,
         alice,
@@ -91,6 +101,7 @@ pub async fn served_with(edit: impl FnOnce(&mut Policy)) -> Served {
         carol,
         server,
         addr,
+        relayed,
     }
 }
 

@@ -122,7 +122,8 @@ async fn a_download_reports_its_progress() {
     let n = carol
         .fetch("/output/result.txt", &mut out, &mut progress)
         .await
-        .unwrap();
+        .unwrap()
+        .bytes;
     assert_eq!(progress.advanced, n);
     assert_eq!(out.len() as u64, n);
     assert!(progress.total.is_some() && progress.finished);

@@ -56,6 +56,8 @@ pub struct Finished {
     pub summary: RunSummary,
     pub example: Example,
     pub program: Vec<u8>,
+    /// The commitment salt each input's provider got, by input path.
+    pub input_salts: std::collections::BTreeMap<String, String>,
 }
 
 /// Runs `example` end to end on `strategy` under its own policy: the program provider
@@ -88,6 +90,7 @@ pub fn run_example(example: Example, strategy: Strategy, expected_exit: u32) -> 
 
     c.provide_program(&Principal::new(&policy.program.provider), &program)
         .unwrap();
+    let mut input_salts = std::collections::BTreeMap::new();
     for input in &example.inputs {
         let provider = &policy
             .inputs
@@ -95,8 +98,12 @@ pub fn run_example(example: Example, strategy: Strategy, expected_exit: u32) -> 
             .find(|i| i.path == input.path)
             .unwrap()
             .provider;
-        c.provide_input(&Principal::new(provider), input.path, &input.bytes[..])
+        let upload = c
+            .begin_input(&Principal::new(provider), input.path)
             .unwrap();
+        let written = upload.write(&input.bytes[..]).unwrap();
+        input_salts.insert(input.path.to_owned(), written.salt_hex());
+        c.finish_input(written).unwrap();
     }
     let summary = c.run(&Principal::new(&policy.runs.starters[0])).unwrap();
     assert_eq!(
@@ -111,6 +118,7 @@ pub fn run_example(example: Example, strategy: Strategy, expected_exit: u32) -> 
         summary,
         example,
         program,
+        input_salts,
     }
 }
 
@@ -166,20 +174,28 @@ impl Finished {
             claims.policy_sha256,
             self.computation.policy().hash().to_hex()
         );
+        // Each provider's salt opens the receipt's commitment to its input; each reader's
+        // salt opens the commitment to the result.
         for input in &example.inputs {
-            let claimed = claims.inputs.iter().find(|i| i.path == input.path).unwrap();
-            assert_eq!(claimed.sha256, sha256_hex(&input.bytes));
-            assert_eq!(claimed.bytes, input.bytes.len() as u64);
+            let salt = &self.input_salts[input.path];
+            covenant_runtime::check_opening(&claims, input.path, salt, &input.bytes[..])
+                .unwrap_or_else(|e| panic!("{}: {e}", example.name));
         }
-        let claimed = claims
+        let policy = self.computation.policy().policy();
+        let output = policy
             .outputs
             .iter()
             .find(|o| o.path == example.output)
             .unwrap();
-        assert_eq!(
-            claimed.sha256,
-            Some(sha256_hex(example.expected.as_bytes()))
-        );
+        for reader in &output.readers {
+            let fetched = self
+                .computation
+                .fetch_output(&Principal::new(reader), example.output)
+                .unwrap();
+            let salt = fetched.salt_hex();
+            covenant_runtime::check_opening(&claims, example.output, &salt, fetched)
+                .unwrap_or_else(|e| panic!("{}: {reader}: {e}", example.name));
+        }
     }
 
     /// Every declared principal that is not a reader of `output` is refused it.

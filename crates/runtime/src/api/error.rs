@@ -80,7 +80,8 @@ fn refusal_status(refusal: &Refusal) -> StatusCode {
         | Refusal::InputsMissing { .. }
         | Refusal::RunsExhausted { .. }
         | Refusal::ConsentMissing { .. }
-        | Refusal::ConsentNotApplicable { .. } => StatusCode::CONFLICT,
+        | Refusal::ConsentNotApplicable { .. }
+        | Refusal::OutputWithheld { .. } => StatusCode::CONFLICT,
         Refusal::UnknownInput { .. }
         | Refusal::UnknownOutput { .. }
         | Refusal::OutputNotWritten { .. } => StatusCode::NOT_FOUND,

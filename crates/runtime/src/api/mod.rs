@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -51,6 +51,28 @@ pub const TRANSFER_CHANNEL_CHUNKS: usize = 8;
 
 /// Bytes read from an output per chunk of a download.
 pub const DOWNLOAD_CHUNK_BYTES: usize = 64 << 10;
+
+/// After an upload is refused before its body was read whole, at most this many more bytes
+/// of it are read and thrown away before the connection is closed. Reading on lets the
+/// client's writes in flight land, so that it reads the refusal instead of a connection reset
+/// (a socket closed with unread data is reset, and the client's next write then fails before
+/// it has read the answer). The bound stops a client, any principal, from making the runtime
+/// receive and decrypt an endless body after it was told no: beyond it the connection is
+/// closed. A client reads the refusal one round trip after it was sent, so this covers the
+/// bytes in flight on a fast, distant link (1 Gbit/s over 130 ms) plus the sockets' buffers.
+pub const REFUSED_BODY_DRAIN_BYTES: u64 = 16 << 20;
+
+/// The time bound of the same draining: however slowly a refused client trickles its body,
+/// the task reading it and its connection are released after this long (a client that stalls
+/// mid-body cannot hold them, slowloris-style).
+pub const REFUSED_BODY_DRAIN_TIME: Duration = Duration::from_secs(5);
+
+/// The response header of `GET /v1/outputs/{output}` naming the run that wrote the output.
+pub const RUN_HEADER: &str = "covenant-run";
+
+/// The response header of `GET /v1/outputs/{output}` carrying the salt (hex) of the receipt's
+/// commitment to the output, so that its reader can check the bytes against the receipt.
+pub const SALT_HEADER: &str = "covenant-commitment-salt";
 
 /// Why a connection ended with an error.
 #[derive(Debug, thiserror::Error)]
@@ -191,7 +213,9 @@ impl ApiServer {
         match (&method, path.as_str()) {
             (&Method::GET, "/v1/status") => self.status(caller),
             (&Method::PUT, "/v1/program") => {
-                self.provide_program(caller, request.into_body()).await
+                let waits = expects_continue(&request);
+                self.provide_program(caller, request.into_body(), waits)
+                    .await
             }
             (&Method::POST, "/v1/run") => {
                 let detach = match request.uri().query() {
@@ -211,7 +235,8 @@ impl ApiServer {
             (&Method::POST, "/v1/close") => self.close(caller),
             (&Method::PUT, p) if p.starts_with("/v1/inputs/") => {
                 let guest = percent_decode(&p["/v1/inputs/".len()..])?;
-                self.provide_input(caller, &guest, request.into_body())
+                let waits = expects_continue(&request);
+                self.provide_input(caller, &guest, request.into_body(), waits)
                     .await
             }
             (&Method::GET, p) if p.starts_with("/v1/outputs/") => {
@@ -232,33 +257,50 @@ impl ApiServer {
         Ok(json_response(StatusCode::OK, &status))
     }
 
-    /// `PUT /v1/program`.
+    /// `PUT /v1/program`. `waits`: the client sent `Expect: 100-continue` (see
+    /// [`discard_unread`]).
     async fn provide_program(
         &self,
         caller: &Caller,
-        body: Incoming,
+        mut body: Incoming,
+        waits: bool,
     ) -> Result<Response<ApiBody>, ApiError> {
-        // Authorisation: the program provider only, checked by the computation; the body is
-        // capped before the check so that no caller can make the server hold more.
-        let wasm = Limited::new(body, MAX_PROGRAM_BYTES)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.is::<http_body_util::LengthLimitError>() {
-                    ApiError::ProgramTooLarge {
-                        limit: MAX_PROGRAM_BYTES,
+        // Authorisation first, before any byte of the body is read: the program provider
+        // only, in a state that takes the program (the computation checks). No one else can
+        // make the runtime buffer an upload. The lock is held for the check only.
+        let admitted = lock(&self.computation).admit_program(caller.principal());
+        if let Err(refusal) = admitted {
+            discard_unread(body, waits);
+            return Err(refusal.into());
+        }
+        // Even the provider's upload is capped while it is collected.
+        let mut wasm = Vec::new();
+        loop {
+            match body.frame().await {
+                None => break,
+                Some(Ok(frame)) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    if data.len() > MAX_PROGRAM_BYTES.saturating_sub(wasm.len()) {
+                        discard_unread(body, false);
+                        return Err(ApiError::ProgramTooLarge {
+                            limit: MAX_PROGRAM_BYTES,
+                        });
                     }
-                } else {
-                    ApiError::BadBody(e.to_string())
+                    wasm.extend_from_slice(&data);
                 }
-            })?
-            .to_bytes();
+                Some(Err(e)) => return Err(ApiError::BadBody(e.to_string())),
+            }
+        }
         let computation = Arc::clone(&self.computation);
         let caller = caller.clone();
         // Hashing and compiling take a while: off the async threads, and the compile without
-        // the computation's lock, so that inputs and status are answered meanwhile.
+        // the computation's lock, so that inputs and status are answered meanwhile. The caller
+        // and state are checked again (begin_program, finish_program): they may have changed
+        // while the body arrived.
         tokio::task::spawn_blocking(move || {
-            let pending = lock(&computation).begin_program(caller.principal(), Vec::from(wasm))?;
+            let pending = lock(&computation).begin_program(caller.principal(), wasm)?;
             let compiled = pending.compile()?;
             lock(&computation).finish_program(compiled)
         })
@@ -270,16 +312,25 @@ impl ApiServer {
         ))
     }
 
-    /// `PUT /v1/inputs/{path}`.
+    /// `PUT /v1/inputs/{path}`. `waits`: the client sent `Expect: 100-continue` (see
+    /// [`discard_unread`]).
     async fn provide_input(
         &self,
         caller: &Caller,
         path: &str,
         mut body: Incoming,
+        waits: bool,
     ) -> Result<Response<ApiBody>, ApiError> {
         // Authorisation: only the input's provider, checked (with the state) by begin_input
         // before any byte of the body is read.
-        let upload = lock(&self.computation).begin_input(caller.principal(), path)?;
+        let begun = lock(&self.computation).begin_input(caller.principal(), path);
+        let upload = match begun {
+            Ok(upload) => upload,
+            Err(refusal) => {
+                discard_unread(body, waits);
+                return Err(refusal.into());
+            }
+        };
         let (tx, rx) = mpsc::channel::<UploadChunk>(TRANSFER_CHANNEL_CHUNKS);
         let writer = tokio::task::spawn_blocking(move || {
             upload.write(ChannelReader {
@@ -288,11 +339,16 @@ impl ApiServer {
                 ended: false,
             })
         });
-        // Feed the body to the writer; stop early if the writer has stopped (over the bound).
-        // If this handler is dropped (the client went away), the channel closes without
-        // `End` and the writer sees an interrupted upload.
+        // Feed the body to the writer; stop as soon as the writer has stopped (over the
+        // bound, or the file system failed), even while the client is not sending: its
+        // verdict is the answer. If this handler is dropped (the client went away), the
+        // channel closes without `End` and the writer sees an interrupted upload.
         loop {
-            let item = match body.frame().await {
+            let frame = tokio::select! {
+                frame = body.frame() => frame,
+                () = tx.closed() => break,
+            };
+            let item = match frame {
                 None => UploadChunk::End,
                 Some(Ok(frame)) => match frame.into_data() {
                     Ok(data) => UploadChunk::Data(data),
@@ -309,13 +365,29 @@ impl ApiServer {
             }
         }
         drop(tx);
-        let written = writer.await.map_err(|e| ApiError::Task(e.to_string()))??;
+        let written = match writer.await.map_err(|e| ApiError::Task(e.to_string()))? {
+            Ok(written) => written,
+            Err(refusal) => {
+                // Refused or failed part-way (over max_bytes, a hash mismatch, the file
+                // system): the client may still be sending.
+                discard_unread(body, false);
+                return Err(refusal.into());
+            }
+        };
         let bytes = written.bytes();
         let sha256 = hex::encode(written.sha256());
+        // The commitment's salt goes to the provider alone, in this answer.
+        let (salt, commitment) = (written.salt_hex(), written.commitment().to_owned());
         lock(&self.computation).finish_input(written)?;
         Ok(json_response(
             StatusCode::OK,
-            &serde_json::json!({ "path": path, "bytes": bytes, "sha256": sha256 }),
+            &serde_json::json!({
+                "path": path,
+                "bytes": bytes,
+                "sha256": sha256,
+                "salt": salt,
+                "commitment": commitment,
+            }),
         ))
     }
 
@@ -374,6 +446,7 @@ impl ApiServer {
     ) -> Result<Response<ApiBody>, ApiError> {
         // Authorisation: the output's readers only, checked (with the state) by fetch_output.
         let mut reader = lock(&self.computation).fetch_output(caller.principal(), output)?;
+        let (run, salt) = (reader.run(), reader.salt_hex());
         let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(TRANSFER_CHANNEL_CHUNKS);
         let name = output.to_owned();
         tokio::task::spawn_blocking(move || {
@@ -399,10 +472,17 @@ impl ApiServer {
         });
         let mut response = Response::new(ApiBody::Stream(rx));
         *response.status_mut() = StatusCode::OK;
-        response.headers_mut().insert(
+        let headers = response.headers_mut();
+        headers.insert(
             hyper::header::CONTENT_TYPE,
             hyper::header::HeaderValue::from_static("application/octet-stream"),
         );
+        // What the reader needs to check these bytes against the run's receipt: which run, and
+        // the salt of the receipt's commitment (for this output's readers only).
+        headers.insert(RUN_HEADER, hyper::header::HeaderValue::from(run));
+        if let Ok(value) = hyper::header::HeaderValue::from_str(&salt) {
+            headers.insert(SALT_HEADER, value);
+        }
         Ok(response)
     }
 
@@ -439,6 +519,49 @@ impl ApiServer {
 /// lock is taken over rather than turning every later request into a panic.
 fn lock(computation: &Mutex<Computation>) -> MutexGuard<'_, Computation> {
     computation.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Whether the client sent `Expect: 100-continue`: it then waits for a go-ahead before it
+/// sends the body, and a refusal answered before any byte was read reaches it without one.
+fn expects_continue(request: &Request<Incoming>) -> bool {
+    request
+        .headers()
+        .get(hyper::header::EXPECT)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// Throws away the rest of a refused request's body on a task of its own, within
+/// [`REFUSED_BODY_DRAIN_BYTES`] and [`REFUSED_BODY_DRAIN_TIME`], while the refusal is sent:
+/// the connection stays open until the client has stopped sending (and so has read the
+/// refusal), the bound is reached, or the client goes away. Nothing is kept. A client that
+/// waits for `100 Continue` (`waiting`) and whose body was never asked for is sending
+/// nothing: polling the body would ask for it, so it is left alone and hyper answers the
+/// refusal without the go-ahead.
+fn discard_unread(mut body: Incoming, waiting: bool) {
+    if waiting || body.is_end_stream() {
+        return;
+    }
+    tokio::spawn(async move {
+        let drained = tokio::time::timeout(REFUSED_BODY_DRAIN_TIME, async {
+            let mut left = REFUSED_BODY_DRAIN_BYTES;
+            // Ends at the end of the body, an error (the client went away) or the bound.
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Some(data) = frame.data_ref() {
+                    let n = u64::try_from(data.len()).unwrap_or(u64::MAX);
+                    match left.checked_sub(n) {
+                        Some(rest) if rest > 0 => left = rest,
+                        _ => return false,
+                    }
+                }
+            }
+            true
+        })
+        .await;
+        if !matches!(drained, Ok(true)) {
+            tracing::debug!("a refused client kept sending past the drain bound; closing");
+        }
+        // Dropping the body part-read makes hyper close the connection.
+    });
 }
 
 /// A response body: a whole JSON document or a streamed download.

@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use covenant_attest::{AttestedCertificateError, AttestedServerVerifier};
 use covenant_policy::{Policy, Strategy};
-use covenant_runtime::api::{ApiServer, ConnectionError, ServerIdentity};
+use covenant_runtime::api::{
+    ApiServer, ConnectionError, MAX_PROGRAM_BYTES, REFUSED_BODY_DRAIN_BYTES,
+    REFUSED_BODY_DRAIN_TIME, ServerIdentity,
+};
 use covenant_runtime::{Computation, ReceiptSigner, expected_runtime, verify_receipt};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
@@ -463,4 +466,227 @@ async fn a_large_upload_streams_whole_and_one_byte_over_its_bound_is_refused() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["bytes"], BOUND);
     assert_eq!(body["sha256"], support::sha256_hex(&big));
+}
+
+/// A raw TLS connection as `who`, for requests hyper's client would not send (a body shorter
+/// than its `content-length`).
+async fn raw(s: &Served, addr: std::net::SocketAddr, who: &Credentials) -> Tls {
+    let expected = expected_runtime(&support::validate(&s.policy)).unwrap();
+    tls_connect(addr, client_config(expected, who))
+        .await
+        .unwrap()
+}
+
+/// The head of a `PUT` announcing `length` body bytes, with `extra` header lines.
+fn put_head(path: &str, length: u64, extra: &str) -> Vec<u8> {
+    format!("PUT {path} HTTP/1.1\r\nhost: x\r\ncontent-length: {length}\r\n{extra}\r\n")
+        .into_bytes()
+}
+
+/// Reads one response (status line, headers, a `content-length` JSON body) from `io`; panics
+/// if none arrives within 10 s — that is, if the server waits for a body it was not sent.
+async fn read_response(io: &mut (impl tokio::io::AsyncRead + Unpin)) -> (u16, serde_json::Value) {
+    let answer = async {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or_else(|| panic!("no content-length in {head}"));
+                while buf.len() < end + 4 + length {
+                    let n = io.read(&mut chunk).await.unwrap();
+                    assert!(n > 0, "the connection ended inside the answer");
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let body = serde_json::from_slice(&buf[end + 4..end + 4 + length]).unwrap();
+                return (status, body);
+            }
+            let n = io.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "the connection ended without an answer");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), answer)
+        .await
+        .expect("no answer within 10 s: the server waited for the body")
+}
+
+#[tokio::test]
+async fn the_program_is_refused_to_others_before_a_byte_of_its_body_is_read() {
+    let s = served();
+    let addr = listen(s.server.clone()).await;
+    let mut carol = Client::connect(&s, addr, &s.carol).await;
+    let (_, before) = carol.json("GET", "/v1/status", b"").await;
+
+    // bob announces 60 MiB and sends 4 KiB: the refusal arrives without the rest.
+    let mut bob = raw(&s, addr, &s.bob).await;
+    bob.write_all(&put_head("/v1/program", 60 << 20, ""))
+        .await
+        .unwrap();
+    bob.write_all(&[0u8; 4096]).await.unwrap();
+    bob.flush().await.unwrap();
+    let (status, body) = read_response(&mut bob).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("not-program-provider")),
+        "{body}"
+    );
+    // carol asks to be told before she sends (`Expect: 100-continue`): refused at once, with
+    // no go-ahead first.
+    let mut carol_raw = raw(&s, addr, &s.carol).await;
+    carol_raw
+        .write_all(&put_head(
+            "/v1/program",
+            60 << 20,
+            "expect: 100-continue\r\n",
+        ))
+        .await
+        .unwrap();
+    carol_raw.flush().await.unwrap();
+    let (status, body) = read_response(&mut carol_raw).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("not-program-provider")),
+        "{body}"
+    );
+    drop((bob, carol_raw));
+
+    // Nothing changed, and the provider uploads the program.
+    assert_eq!(carol.json("GET", "/v1/status", b"").await.1, before);
+    let mut alice = Client::connect(&s, addr, &s.alice).await;
+    let (status, body) = alice.json("PUT", "/v1/program", &sum_inputs()).await;
+    assert_eq!(status, 200, "{body}");
+    // Now the state refuses a second program, also before its body is read.
+    let mut again = raw(&s, addr, &s.alice).await;
+    again
+        .write_all(&put_head("/v1/program", 60 << 20, ""))
+        .await
+        .unwrap();
+    again.write_all(&[0u8; 4096]).await.unwrap();
+    again.flush().await.unwrap();
+    let (status, body) = read_response(&mut again).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("program-already-provided")),
+        "{body}"
+    );
+    assert_eq!(
+        carol.json("GET", "/v1/status", b"").await.1["program_provided"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn the_providers_program_over_the_cap_is_refused_as_too_large() {
+    let s = served();
+    let addr = listen(s.server.clone()).await;
+    let mut carol = Client::connect(&s, addr, &s.carol).await;
+    let (_, before) = carol.json("GET", "/v1/status", b"").await;
+    let mut alice = Client::connect(&s, addr, &s.alice).await;
+    let over = vec![0u8; MAX_PROGRAM_BYTES + (1 << 20)];
+    let (status, body) = alice.json("PUT", "/v1/program", &over).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (413, Some("program-too-large")),
+        "{body}"
+    );
+    drop(over);
+    assert_eq!(carol.json("GET", "/v1/status", b"").await.1, before);
+    let (status, body) = alice.json("PUT", "/v1/program", &sum_inputs()).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn a_refused_client_that_keeps_sending_is_cut_off_at_the_drain_bounds() {
+    let s = served();
+    let addr = listen(s.server.clone()).await;
+
+    // Past the byte bound: bob is refused and sends on as fast as he can.
+    let mut bob = raw(&s, addr, &s.bob).await;
+    bob.write_all(&put_head("/v1/inputs/%2Finput%2Fa.csv", 1 << 40, ""))
+        .await
+        .unwrap();
+    bob.flush().await.unwrap();
+    let (status, body) = read_response(&mut bob).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("not-input-provider"))
+    );
+    let block = vec![0u8; 256 << 10];
+    let mut sent: u64 = 0;
+    // Socket buffers on both sides hold some more than the server reads.
+    let ceiling = REFUSED_BODY_DRAIN_BYTES + (64 << 20);
+    let cut = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while sent <= ceiling {
+            if bob.write_all(&block).await.is_err() || bob.flush().await.is_err() {
+                return true;
+            }
+            sent += block.len() as u64;
+        }
+        false
+    })
+    .await;
+    assert!(
+        matches!(cut, Ok(true)),
+        "the server read on past {sent} bytes after refusing ({cut:?})"
+    );
+    assert!(
+        sent >= REFUSED_BODY_DRAIN_BYTES / 2,
+        "cut off early: {sent}"
+    );
+
+    // Past the time bound: carol trickles a byte every 50 ms after her refusal.
+    let carol = raw(&s, addr, &s.carol).await;
+    let (mut reader, mut writer) = tokio::io::split(carol);
+    writer
+        .write_all(&put_head("/v1/inputs/%2Finput%2Fb.csv", 1 << 40, ""))
+        .await
+        .unwrap();
+    writer.write_all(b"1").await.unwrap();
+    writer.flush().await.unwrap();
+    let (status, body) = read_response(&mut reader).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("not-input-provider"))
+    );
+    let refused = std::time::Instant::now();
+    let trickle = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            if writer.write_all(b"1").await.is_err() || writer.flush().await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        REFUSED_BODY_DRAIN_TIME + std::time::Duration::from_secs(10),
+        reader.read_to_end(&mut rest),
+    )
+    .await;
+    let after = refused.elapsed();
+    trickle.abort();
+    assert!(closed.is_ok(), "the connection stayed open for {after:?}");
+    assert!(rest.is_empty(), "{rest:?}");
+    assert!(
+        after + std::time::Duration::from_secs(1) >= REFUSED_BODY_DRAIN_TIME,
+        "closed after {after:?}, before the drain time"
+    );
+
+    // Neither left anything behind.
+    let mut alice = Client::connect(&s, addr, &s.alice).await;
+    let (_, status) = alice.json("GET", "/v1/status", b"").await;
+    assert_eq!(status["state"], "provisioning", "{status}");
+    let (status, body) = alice
+        .json("PUT", "/v1/inputs/%2Finput%2Fa.csv", A_CSV)
+        .await;
+    assert_eq!(status, 200, "{body}");
 }

@@ -61,6 +61,8 @@ fn full_flow(strategy: Strategy) {
     assert_eq!(claims.policy_sha256, c.policy().hash().to_hex());
     assert_eq!(claims.outcome, Outcome::Exited(0));
     assert_eq!(claims.fuel_used, summary.record.fuel_used);
+    // Neither input is pinned: the receipt commits to them and discloses neither hash nor
+    // size; each provider's salt opens its own.
     let inputs: Vec<_> = claims
         .inputs
         .iter()
@@ -68,24 +70,27 @@ fn full_flow(strategy: Strategy) {
         .collect();
     assert_eq!(
         inputs,
-        vec![
-            ("/input/a.csv", sha256_hex(A_CSV), A_CSV.len() as u64),
-            ("/input/b.csv", sha256_hex(B_CSV), B_CSV.len() as u64),
-        ]
+        vec![("/input/a.csv", None, None), ("/input/b.csv", None, None)]
     );
-    let outputs: Vec<_> = claims
-        .outputs
-        .iter()
-        .map(|o| (o.path.as_str(), o.sha256.clone()))
-        .collect();
-    assert_eq!(
-        outputs,
-        vec![
-            ("/output/result.txt", Some(sha256_hex(b"40\n"))),
-            ("stdout", Some(sha256_hex(b"sum=40\n"))),
-            ("stderr", Some(sha256_hex(b""))),
-        ]
-    );
+    // Every output is written and committed to; each reader's bytes and salt open it.
+    for (reader, output, bytes) in [
+        (carol(), "/output/result.txt", &b"40\n"[..]),
+        (carol(), "stdout", b"sum=40\n"),
+        (alice(), "stderr", b""),
+    ] {
+        let receipt_output = claims.outputs.iter().find(|o| o.path == output).unwrap();
+        assert_eq!(receipt_output.status, covenant_runtime::OutputStatus::Written);
+        let fetched = c.fetch_output(&reader, output).unwrap();
+        assert_eq!(fetched.run(), 1);
+        let salt = fetched.salt_hex();
+        covenant_runtime::check_opening(&claims, output, &salt, bytes).unwrap();
+        assert!(
+            covenant_runtime::check_opening(&claims, output, &salt, &b"41\n"[..]).is_err(),
+            "other bytes must not open {output}"
+        );
+    }
+    let outputs: Vec<_> = summary.record.outputs.iter().map(|o| o.status).collect();
+    assert_eq!(outputs, [covenant_runtime::OutputStatus::Written; 3]);
 
     // Closing needs everyone; then the data is gone.
     assert!(!c.close(&alice()).unwrap().complete);
@@ -136,11 +141,13 @@ fn an_abandoned_run_fails_the_computation_and_says_why() {
         .unwrap();
     let status = c.status(&carol()).unwrap();
     assert_eq!(status.state, State::Failed);
+    // Principals get a code and a sentence; the internal reason is for the operator's log.
     let failure = status.failure.unwrap();
-    assert!(
-        failure.contains("run 1 was abandoned: the task running it panicked"),
-        "{failure}"
-    );
+    assert_eq!(failure.code, covenant_runtime::FailureCode::RunAbandoned);
+    assert!(failure.message.contains("run 1 stopped without a result"), "{failure:?}");
+    assert!(!failure.message.contains("panicked"), "{failure:?}");
+    // The program was provided, and status says so in this state too.
+    assert!(status.program_provided);
     // The executed run arrives too late: it is refused and the computation stays Failed.
     assert!(c.finish_run(pending.execute()).is_err());
     assert_eq!(c.state(), State::Failed);

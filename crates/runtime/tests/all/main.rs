@@ -5,6 +5,7 @@
 mod api;
 mod attacks;
 mod flow;
+mod guest_attacks;
 mod matrix;
 mod receipts;
 mod support;

@@ -121,3 +121,87 @@ fn unverified_claims_read_what_verification_confirms() {
         Err(ReceiptError::Malformed(_))
     ));
 }
+
+/// The receipt's payload as text.
+fn payload_text(receipt: &str) -> String {
+    let payload = receipt.split('.').nth(1).unwrap();
+    String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+#[test]
+fn a_principal_who_may_not_read_an_output_cannot_test_guesses_against_the_receipt() {
+    // Bob provides b.csv and reads nothing; the result is a small number he could guess.
+    let (_s, c, receipt) = one_receipt();
+    let text = payload_text(&receipt);
+    let claims = verify_receipt(&receipt, c.policy()).unwrap().claims;
+    // Neither the plain hash nor the size of any output or unpinned input is in the receipt:
+    // hashing every guess from 0 to 9999 matches nothing in it.
+    for guess in 0..10_000 {
+        for form in [format!("{guess}\n"), format!("sum={guess}\n")] {
+            let digest = sha256_hex(form.as_bytes());
+            assert!(!text.contains(&digest), "the receipt discloses the hash of {form:?}");
+        }
+    }
+    for input in [A_CSV, B_CSV] {
+        assert!(!text.contains(&sha256_hex(input)), "an input's hash is disclosed");
+    }
+    assert!(claims.inputs.iter().all(|i| i.sha256.is_none() && i.bytes.is_none()));
+    // Without the salt, the right answer does not open the commitment either.
+    let zero_salt = "00".repeat(32);
+    assert!(
+        covenant_runtime::check_opening(&claims, "/output/result.txt", &zero_salt, &b"40\n"[..])
+            .is_err()
+    );
+    // Carol, a reader, gets the salt with the output, and it opens the commitment.
+    let fetched = c.fetch_output(&carol(), "/output/result.txt").unwrap();
+    let salt = fetched.salt_hex();
+    assert_eq!(read_all(fetched), b"40\n");
+    covenant_runtime::check_opening(&claims, "/output/result.txt", &salt, &b"40\n"[..]).unwrap();
+}
+
+#[test]
+fn a_pinned_input_is_named_by_its_hash_and_each_run_gets_fresh_output_salts() {
+    let (_s, mut c) = setup(Strategy::Interpreter, |p| {
+        p.inputs[0].sha256 = Some(sha256_hex(A_CSV));
+        p.runs.max = 2;
+    });
+    provision(&mut c);
+    let first = c.run(&alice()).unwrap();
+    let salt_1 = c.fetch_output(&carol(), "stdout").unwrap().salt_hex();
+    let second = c.run(&alice()).unwrap();
+    let salt_2 = c.fetch_output(&carol(), "stdout").unwrap().salt_hex();
+    assert_ne!(salt_1, salt_2);
+    let claims_1 = verify_receipt(&first.receipt, c.policy()).unwrap().claims;
+    let claims_2 = verify_receipt(&second.receipt, c.policy()).unwrap().claims;
+    // The pinned input: its hash and size, as the policy already tells everyone.
+    assert_eq!(claims_1.inputs[0].sha256, Some(sha256_hex(A_CSV)));
+    assert_eq!(claims_1.inputs[0].bytes, Some(A_CSV.len() as u64));
+    assert_eq!(claims_1.inputs[1].sha256, None);
+    // The same output bytes, committed to differently in each run; a salt opens its own run's
+    // commitment only.
+    assert_ne!(claims_1.outputs[1].commitment, claims_2.outputs[1].commitment);
+    covenant_runtime::check_opening(&claims_2, "stdout", &salt_2, &b"sum=40\n"[..]).unwrap();
+    assert!(covenant_runtime::check_opening(&claims_2, "stdout", &salt_1, &b"sum=40\n"[..]).is_err());
+}
+
+#[test]
+fn a_receipt_whose_outputs_or_pinned_hashes_disagree_with_the_policy_fails() {
+    // Signed by the genuine key, but the claims disagree with the policy: verify_receipt
+    // compares every declared path and pinned hash, not only the signature.
+    let (service, c, receipt) = one_receipt();
+    let mut claims = verify_receipt(&receipt, c.policy()).unwrap().claims;
+    claims.outputs.pop();
+    let signer = service.signer(c.policy());
+    let forged = signer.sign(&claims).unwrap();
+    assert!(matches!(
+        verify_receipt(&forged, c.policy()),
+        Err(ReceiptError::ClaimMismatch { what: "outputs", .. })
+    ));
+    let mut claims = verify_receipt(&receipt, c.policy()).unwrap().claims;
+    claims.inputs[0].sha256 = Some(sha256_hex(b"other"));
+    let forged = signer.sign(&claims).unwrap();
+    assert!(matches!(
+        verify_receipt(&forged, c.policy()),
+        Err(ReceiptError::ClaimMismatch { what: "input hash", .. })
+    ));
+}
