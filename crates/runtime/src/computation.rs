@@ -35,8 +35,8 @@ use covenant_sandbox::{
 };
 use covenant_wasi::WasiCtxBuilder;
 use covenant_wasi::fs::{
-    Access, CapabilityTable, FileReader, FileSystem, FsConfig, FsError, Handle, Quotas,
-    Timestamps, View,
+    Access, CapabilityTable, FileReader, FileSystem, FsConfig, FsError, Handle, Quotas, Timestamps,
+    View,
 };
 use covenant_wasi::types::{Errno, Filetype, Rights as FdRights};
 use serde::Serialize;
@@ -494,9 +494,7 @@ fn inspect_output(root: &Handle, path: &str) -> Result<(OutputStatus, u64), Runt
             Ok((OutputStatus::Written, stat.size))
         }
         Ok(stat) if stat.filetype == Filetype::Directory as u8 => Ok((OutputStatus::Directory, 0)),
-        Ok(stat) if stat.filetype == Filetype::SymbolicLink as u8 => {
-            Ok((OutputStatus::Symlink, 0))
-        }
+        Ok(stat) if stat.filetype == Filetype::SymbolicLink as u8 => Ok((OutputStatus::Symlink, 0)),
         // The tree holds only files, directories and links; anything else is not released.
         Ok(_) | Err(Errno::Noent) => Ok((OutputStatus::Missing, 0)),
         Err(errno) => Err(FsError::Guest {

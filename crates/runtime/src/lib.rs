@@ -25,13 +25,12 @@ pub mod receipt;
 
 pub use computation::{
     Agreement, CompiledProgram, Computation, ExecutedRun, FS_NAMES_ALLOWANCE_BYTES, Failure,
-    FailureCode, OutputRecord, STAGING_DIR,
-    INSTANCES_PER_COMPUTATION, InputStatus, InputUpload, MODULES_CACHED, OutputName, OutputReader,
-    PendingProgram, PendingRun, Principal, RunRecord, RunSummary, State, Status, WrittenInput,
+    FailureCode, INSTANCES_PER_COMPUTATION, InputStatus, InputUpload, MODULES_CACHED, OutputName,
+    OutputReader, OutputRecord, PendingProgram, PendingRun, Principal, RunRecord, RunSummary,
+    STAGING_DIR, State, Status, WrittenInput,
 };
 pub use error::{Action, InternalError, Refusal, RuntimeError, SetupError};
 pub use receipt::{
     OutputStatus, ReceiptClaims, ReceiptError, ReceiptSigner, VerifiedReceipt, check_opening,
-    expected_runtime,
-    unverified_claims, verify_receipt,
+    expected_runtime, unverified_claims, verify_receipt,
 };

@@ -605,7 +605,11 @@ fn check_declared_paths(policy: &ValidPolicy, claims: &ReceiptClaims) -> Result<
                 "output {} has status {} but {} commitment",
                 output.path,
                 output.status,
-                if output.commitment.is_some() { "a" } else { "no" }
+                if output.commitment.is_some() {
+                    "a"
+                } else {
+                    "no"
+                }
             )));
         }
     }
@@ -621,7 +625,10 @@ fn check_declared_paths(policy: &ValidPolicy, claims: &ReceiptClaims) -> Result<
         if spec.sha256 != input.sha256 {
             return Err(ReceiptError::ClaimMismatch {
                 what: "input hash",
-                expected: spec.sha256.clone().unwrap_or_else(|| "none (not pinned)".into()),
+                expected: spec
+                    .sha256
+                    .clone()
+                    .unwrap_or_else(|| "none (not pinned)".into()),
                 found: input.sha256.clone().unwrap_or_else(|| "none".into()),
             });
         }

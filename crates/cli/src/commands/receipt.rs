@@ -160,7 +160,9 @@ fn openings(files: &[String], salts: &[String]) -> Result<Vec<(String, PathBuf, 
         arg.split_once('=')
             .filter(|(p, v)| !p.is_empty() && !v.is_empty())
             .map(|(p, v)| (p.to_owned(), v.to_owned()))
-            .ok_or_else(|| format!("--{flag} {arg:?}: write PATH=VALUE, like /output/result.txt=..."))
+            .ok_or_else(|| {
+                format!("--{flag} {arg:?}: write PATH=VALUE, like /output/result.txt=...")
+            })
     };
     let mut salt_of = std::collections::BTreeMap::new();
     for arg in salts {
@@ -181,7 +183,9 @@ fn openings(files: &[String], salts: &[String]) -> Result<Vec<(String, PathBuf, 
         out.push((path, PathBuf::from(file), salt));
     }
     if let Some(path) = salt_of.keys().next() {
-        return Err(format!("--salt {path}=... has no --file {path}=FILE to check"));
+        return Err(format!(
+            "--salt {path}=... has no --file {path}=FILE to check"
+        ));
     }
     Ok(out)
 }

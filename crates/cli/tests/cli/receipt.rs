@@ -105,7 +105,10 @@ fn receipt_verify_accepts_a_genuine_receipt() {
     assert_eq!(value["claims"]["outputs"][0]["status"], "written");
     // The receipt commits to the result; it does not disclose its hash.
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(!text.contains(&hex::encode(Sha256::digest(b"6\n"))), "{text}");
+    assert!(
+        !text.contains(&hex::encode(Sha256::digest(b"6\n"))),
+        "{text}"
+    );
 }
 
 #[test]
@@ -118,31 +121,59 @@ fn receipt_verify_checks_a_fetched_output_with_its_salt() {
     let verify = |file: &str, salt: &str| {
         covenant(
             &[
-                "receipt", "verify", "--policy", "policy.json", "receipt.jws", "--file", file,
-                "--salt", salt,
+                "receipt",
+                "verify",
+                "--policy",
+                "policy.json",
+                "receipt.jws",
+                "--file",
+                file,
+                "--salt",
+                salt,
             ],
             dir.path(),
         )
     };
     let out = verify(&file, &salt_arg);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
-        stdout.contains("checked  result.txt holds what the receipt committed to at /output/result.txt"),
+        stdout.contains(
+            "checked  result.txt holds what the receipt committed to at /output/result.txt"
+        ),
         "{stdout}"
     );
     // Other bytes, or a guessed salt, do not open the commitment: exit 2, naming the output.
     std::fs::write(dir.path().join("guess.txt"), "7\n").unwrap();
     let zero = format!("/output/result.txt={}", "00".repeat(32));
-    for (file, salt) in [("/output/result.txt=guess.txt", salt_arg.as_str()), (file.as_str(), zero.as_str())] {
+    for (file, salt) in [
+        ("/output/result.txt=guess.txt", salt_arg.as_str()),
+        (file.as_str(), zero.as_str()),
+    ] {
         let out = verify(file, salt);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
-        assert!(stderr.contains("/output/result.txt does not match the receipt"), "{stderr}");
+        assert!(
+            stderr.contains("/output/result.txt does not match the receipt"),
+            "{stderr}"
+        );
     }
     // A --file without its --salt is a usage error that says what to add.
     let out = covenant(
-        &["receipt", "verify", "--policy", "policy.json", "receipt.jws", "--file", &file],
+        &[
+            "receipt",
+            "verify",
+            "--policy",
+            "policy.json",
+            "receipt.jws",
+            "--file",
+            &file,
+        ],
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(2));

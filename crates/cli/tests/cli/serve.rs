@@ -189,6 +189,8 @@ struct Spec {
     timeout: &'static str,
     required: bool,
     max_output: &'static str,
+    /// The program's arguments (after its name).
+    args: &'static [&'static str],
 }
 
 impl Spec {
@@ -200,6 +202,7 @@ impl Spec {
             timeout: "60s",
             required: true,
             max_output: "1KiB",
+            args: &[],
         }
     }
 }
@@ -312,7 +315,7 @@ impl Deployment {
              hospital-a = {{ certificate = \"ids/hospital-a.crt\" }}\n\
              hospital-b = {{ certificate = \"ids/hospital-b.crt\" }}\n\
              researcher = {{ certificate = \"ids/researcher.crt\" }}\n\n\
-             [program]\nfile = \"{wasm}\"\nprovider = \"researcher\"\n\n\
+             [program]\nfile = \"{wasm}\"\nprovider = \"researcher\"\nargs = {args:?}\n\n\
              {a}{b}\
              [[outputs]]\npath = \"/output/shared.txt\"\n\
              readers = [\"hospital-a\", \"hospital-b\", \"researcher\"]\n\n\
@@ -328,6 +331,7 @@ impl Deployment {
             b = input("hospital-b"),
             timeout = spec.timeout,
             max_output = spec.max_output,
+            args = spec.args,
             url = self.service_url,
         );
         let toml = format!("{name}.toml");
@@ -572,6 +576,7 @@ fn a_killed_worker_is_reported_and_the_other_computation_carries_on() {
             timeout: "1h",
             required: false,
             max_output: "1KiB",
+            args: &[],
         },
     );
     let other = deployment.policy("other", &Spec::psi("other"));
@@ -780,6 +785,117 @@ fn a_guest_snooping_beside_another_computation_finds_only_its_own_data() {
     // The victim is as it was.
     let status = deployment.status(&victim, "hospital-b");
     assert_eq!(status["state"], "provisioning", "{status}");
+}
+
+#[test]
+fn a_hostile_guest_gets_outcomes_never_a_release_it_should_not_or_a_failed_runtime() {
+    let mut deployment = Deployment::new();
+    let hostile = |computation, args| Spec {
+        program: covenant_guests::FS_ATTACK,
+        args,
+        ..Spec::psi(computation)
+    };
+    // 1 MiB into the result under the 1 KiB limit; the result made a directory; a hard link
+    // from a provider's input into the output directory.
+    let flood = deployment.policy(
+        "flood",
+        &hostile("flood", &["write", "/output/shared.txt", "1048576"]),
+    );
+    let dir = deployment.policy("dir", &hostile("dir", &["mkdir", "/output/shared.txt"]));
+    let link = deployment.policy(
+        "link",
+        &hostile(
+            "link",
+            &["link", "/input/hospital-a.txt", "/output/shared.txt"],
+        ),
+    );
+    deployment.serve(&[&flood, &dir, &link]);
+    let data: BTreeSet<String> = ["patient-1".to_owned(), "patient-2".to_owned()].into();
+    let file = deployment.ids_file("data.txt", &data);
+    let wasm = format!("{}.wasm", covenant_guests::FS_ATTACK.name);
+    let mut salt = String::new();
+    for policy in [&flood, &dir, &link] {
+        for who in ["hospital-a", "hospital-b"] {
+            let input = format!("/input/{who}.txt");
+            let out =
+                deployment.client_ok(policy, who, &["--json", "provide-input", &input, &file]);
+            let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            if who == "hospital-a" {
+                salt = answer["salt"].as_str().unwrap().to_owned();
+            }
+        }
+        deployment.client_ok(policy, "researcher", &["provide-program", &wasm]);
+    }
+    let fetch = |policy: &Path| {
+        deployment.client(
+            policy,
+            "hospital-a",
+            &["fetch", "/output/shared.txt", "-o", "got.txt"],
+        )
+    };
+
+    // Over the limit: the run says so, and no reader gets anything.
+    let run = deployment.client_ok(&flood, "researcher", &["run", "--wait"]);
+    assert!(
+        text(&run.stdout).contains("trapped (output-limit)"),
+        "{}",
+        text(&run.stdout)
+    );
+    for output in ["/output/shared.txt", "stdout"] {
+        let refused = deployment.client(&flood, "hospital-b", &["fetch", output, "-o", "got.txt"]);
+        assert_eq!(refused.status.code(), Some(3), "{}", text(&refused.stderr));
+        assert!(
+            text(&refused.stderr).contains("output-withheld"),
+            "{}",
+            text(&refused.stderr)
+        );
+    }
+    assert!(!deployment.root().join("got.txt").exists());
+
+    // A directory at the output: the guest's outcome, the computation still serves.
+    let run = deployment.client_ok(&dir, "researcher", &["run", "--wait"]);
+    assert!(
+        text(&run.stdout).contains("exited with code 0"),
+        "{}",
+        text(&run.stdout)
+    );
+    let refused = fetch(&dir);
+    assert_eq!(refused.status.code(), Some(3), "{}", text(&refused.stderr));
+    assert!(
+        text(&refused.stderr).contains("output-not-written"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let status = deployment.status(&dir, "hospital-b");
+    assert_eq!(status["state"], "finished", "{status}");
+    assert_eq!(status["program_provided"], true, "{status}");
+    assert_eq!(status["failure"], serde_json::Value::Null, "{status}");
+    assert_eq!(
+        status["runs"][0]["outputs"][0]["status"], "directory",
+        "{status}"
+    );
+
+    // The link: refused inside the worker; the input is not released as the output, and the
+    // receipt still commits to hospital-a's bytes, which its salt opens.
+    deployment.client_ok(&link, "researcher", &["run", "--wait"]);
+    deployment.client_ok(&link, "hospital-a", &["fetch", "stdout", "-o", "said.txt"]);
+    let said = std::fs::read_to_string(deployment.root().join("said.txt")).unwrap();
+    assert!(said.contains("link: errno 75 (EXDEV)"), "{said}");
+    assert!(!said.contains("TAMPERED"), "{said}");
+    deployment.client_ok(&link, "hospital-a", &["receipt", "-o", "link.jws"]);
+    let link_json = link.display().to_string();
+    let input = format!("/input/hospital-a.txt={file}");
+    let salt = format!("/input/hospital-a.txt={salt}");
+    ok(
+        covenant_in(
+            deployment.root(),
+            &[
+                "receipt", "verify", "--policy", &link_json, "link.jws", "--file", &input,
+                "--salt", &salt,
+            ],
+        ),
+        "receipt verify --file",
+    );
 }
 
 #[test]

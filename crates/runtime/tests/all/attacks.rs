@@ -257,7 +257,10 @@ fn a_trapping_guest_is_an_outcome_and_the_runtime_still_serves() {
         .unwrap()
         .claims;
     assert_eq!(claims.outcome, Outcome::Trapped(TrapKind::StackOverflow));
-    assert_eq!(claims.outputs[0].status, covenant_runtime::OutputStatus::Missing);
+    assert_eq!(
+        claims.outputs[0].status,
+        covenant_runtime::OutputStatus::Missing
+    );
     assert_eq!(claims.outputs[0].commitment, None);
     // And the runtime still serves: another run, same outcome, run number 2.
     let again = c.run(&alice()).unwrap();

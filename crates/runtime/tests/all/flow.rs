@@ -79,7 +79,10 @@ fn full_flow(strategy: Strategy) {
         (alice(), "stderr", b""),
     ] {
         let receipt_output = claims.outputs.iter().find(|o| o.path == output).unwrap();
-        assert_eq!(receipt_output.status, covenant_runtime::OutputStatus::Written);
+        assert_eq!(
+            receipt_output.status,
+            covenant_runtime::OutputStatus::Written
+        );
         let fetched = c.fetch_output(&reader, output).unwrap();
         assert_eq!(fetched.run(), 1);
         let salt = fetched.salt_hex();
@@ -144,7 +147,10 @@ fn an_abandoned_run_fails_the_computation_and_says_why() {
     // Principals get a code and a sentence; the internal reason is for the operator's log.
     let failure = status.failure.unwrap();
     assert_eq!(failure.code, covenant_runtime::FailureCode::RunAbandoned);
-    assert!(failure.message.contains("run 1 stopped without a result"), "{failure:?}");
+    assert!(
+        failure.message.contains("run 1 stopped without a result"),
+        "{failure:?}"
+    );
     assert!(!failure.message.contains("panicked"), "{failure:?}");
     // The program was provided, and status says so in this state too.
     assert!(status.program_provided);

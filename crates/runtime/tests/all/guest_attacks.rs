@@ -15,7 +15,11 @@ const STRATEGIES: [Strategy; 2] = [Strategy::Jit, Strategy::Interpreter];
 
 /// A computation running `fs_attack ARGS...` under the test policy (edited), provisioned,
 /// with the salt alice got for `/input/a.csv`.
-fn attacker(strategy: Strategy, args: &[&str], edit: impl FnOnce(&mut Policy)) -> (Service, Computation, String) {
+fn attacker(
+    strategy: Strategy,
+    args: &[&str],
+    edit: impl FnOnce(&mut Policy),
+) -> (Service, Computation, String) {
     let service = Service::new();
     let program = covenant_guests::FS_ATTACK.bytes();
     let mut p = policy(&service, &program, strategy);
@@ -44,19 +48,32 @@ fn stdout_of(c: &Computation) -> String {
 fn a_guest_cannot_change_an_input_by_link_rename_symlink_or_in_place() {
     // Each attack, and the answer the guest reports for its decisive step.
     let attacks: [(&[&str], &str); 4] = [
-        (&["link", "/input/a.csv", "/output/result.txt"], "link: errno 75 (EXDEV)"),
-        (&["rename", "/input/a.csv", "/output/result.txt"], "rename: errno 76 (ENOTCAPABLE)"),
+        (
+            &["link", "/input/a.csv", "/output/result.txt"],
+            "link: errno 75 (EXDEV)",
+        ),
+        (
+            &["rename", "/input/a.csv", "/output/result.txt"],
+            "rename: errno 76 (ENOTCAPABLE)",
+        ),
         (
             &["symlink", "../input/a.csv", "/output/result.txt"],
             "write through the symlink: errno 76 (ENOTCAPABLE)",
         ),
-        (&["write-input", "/input/a.csv"], "rename over it: errno 76 (ENOTCAPABLE)"),
+        (
+            &["write-input", "/input/a.csv"],
+            "rename over it: errno 76 (ENOTCAPABLE)",
+        ),
     ];
     for strategy in STRATEGIES {
         for (args, answer) in attacks {
             let (_s, mut c, salt) = attacker(strategy, args, |p| p.runs.max = 2);
             let summary = c.run(&alice()).unwrap();
-            let what = format!("{strategy:?} {args:?}: {:?}\n{}", summary.record, stdout_of(&c));
+            let what = format!(
+                "{strategy:?} {args:?}: {:?}\n{}",
+                summary.record,
+                stdout_of(&c)
+            );
             // The run is the guest's outcome, and the runtime still serves: no Failed.
             assert_eq!(c.state(), State::Finished, "{what}");
             assert!(c.status(&bob()).unwrap().failure.is_none(), "{what}");
@@ -69,11 +86,18 @@ fn a_guest_cannot_change_an_input_by_link_rename_symlink_or_in_place() {
             assert!(said.contains(answer), "{what}");
             assert!(!said.contains("TAMPERED"), "{what}");
             if args[0] == "write-input" {
-                assert!(!said.contains(": ok"), "{what}: an in-place change succeeded");
+                assert!(
+                    !said.contains(": ok"),
+                    "{what}: an in-place change succeeded"
+                );
             }
             // Nothing but the program's own outputs can be fetched: no output is the input.
             if let Ok(r) = c.fetch_output(&carol(), "/output/result.txt") {
-                assert_ne!(read_all(r), A_CSV, "{what}: the input was released as an output");
+                assert_ne!(
+                    read_all(r),
+                    A_CSV,
+                    "{what}: the input was released as an output"
+                );
             }
             // A second run sees the same input: its receipt commits to the same bytes.
             let again = c.run(&alice()).unwrap();
@@ -107,7 +131,9 @@ fn an_output_over_the_limit_is_released_to_no_reader() {
             (carol(), "stdout"),
             (alice(), "stderr"),
         ] {
-            assert_refused(&mut c, "output-withheld", |c| c.fetch_output(&reader, output));
+            assert_refused(&mut c, "output-withheld", |c| {
+                c.fetch_output(&reader, output)
+            });
         }
         let statuses: Vec<_> = summary.record.outputs.iter().map(|o| o.status).collect();
         assert_eq!(statuses, [OutputStatus::Withheld; 3], "{strategy:?}");
@@ -134,8 +160,13 @@ fn streams_over_the_limit_release_nothing_either() {
     c.provide_input(&alice(), "/input/a.csv", A_CSV).unwrap();
     c.provide_input(&bob(), "/input/b.csv", B_CSV).unwrap();
     let summary = c.run(&alice()).unwrap();
-    assert_eq!(summary.record.outcome, Outcome::Trapped(TrapKind::OutputLimit));
-    assert_refused(&mut c, "output-withheld", |c| c.fetch_output(&carol(), "stdout"));
+    assert_eq!(
+        summary.record.outcome,
+        Outcome::Trapped(TrapKind::OutputLimit)
+    );
+    assert_refused(&mut c, "output-withheld", |c| {
+        c.fetch_output(&carol(), "stdout")
+    });
 }
 
 #[test]
@@ -168,7 +199,9 @@ fn whatever_a_guest_leaves_at_an_output_is_its_outcome_not_a_runtime_failure() {
             assert_eq!(claims.outputs[0].status, *status, "{what}");
             assert_eq!(claims.outputs[0].commitment, None, "{what}");
             // The next run starts from the inputs alone: what the guest left is cleared.
-            let again = c.run(&alice()).unwrap_or_else(|e| panic!("{what}, run 2: {e}"));
+            let again = c
+                .run(&alice())
+                .unwrap_or_else(|e| panic!("{what}, run 2: {e}"));
             assert_eq!(again.record.outputs[0].status, *status, "{what}, run 2");
         }
     }
@@ -190,7 +223,11 @@ fn another_providers_upload_neither_delays_nor_shows_in_a_run() {
     let stderr = String::from_utf8(read_all(c.fetch_output(&alice(), "stderr").unwrap())).unwrap();
     assert!(stderr.contains("/input/b.csv"), "{stderr}");
     let claims = verify_receipt(&summary.receipt, c.policy()).unwrap().claims;
-    assert_eq!(claims.inputs.len(), 1, "only the accepted input is in the receipt");
+    assert_eq!(
+        claims.inputs.len(),
+        1,
+        "only the accepted input is in the receipt"
+    );
     // Bob's upload, finished after the run started, is refused by the state rule, and its
     // staged bytes are gone.
     let before = c.stored_bytes().unwrap();

@@ -139,13 +139,24 @@ fn a_principal_who_may_not_read_an_output_cannot_test_guesses_against_the_receip
     for guess in 0..10_000 {
         for form in [format!("{guess}\n"), format!("sum={guess}\n")] {
             let digest = sha256_hex(form.as_bytes());
-            assert!(!text.contains(&digest), "the receipt discloses the hash of {form:?}");
+            assert!(
+                !text.contains(&digest),
+                "the receipt discloses the hash of {form:?}"
+            );
         }
     }
     for input in [A_CSV, B_CSV] {
-        assert!(!text.contains(&sha256_hex(input)), "an input's hash is disclosed");
+        assert!(
+            !text.contains(&sha256_hex(input)),
+            "an input's hash is disclosed"
+        );
     }
-    assert!(claims.inputs.iter().all(|i| i.sha256.is_none() && i.bytes.is_none()));
+    assert!(
+        claims
+            .inputs
+            .iter()
+            .all(|i| i.sha256.is_none() && i.bytes.is_none())
+    );
     // Without the salt, the right answer does not open the commitment either.
     let zero_salt = "00".repeat(32);
     assert!(
@@ -179,9 +190,14 @@ fn a_pinned_input_is_named_by_its_hash_and_each_run_gets_fresh_output_salts() {
     assert_eq!(claims_1.inputs[1].sha256, None);
     // The same output bytes, committed to differently in each run; a salt opens its own run's
     // commitment only.
-    assert_ne!(claims_1.outputs[1].commitment, claims_2.outputs[1].commitment);
+    assert_ne!(
+        claims_1.outputs[1].commitment,
+        claims_2.outputs[1].commitment
+    );
     covenant_runtime::check_opening(&claims_2, "stdout", &salt_2, &b"sum=40\n"[..]).unwrap();
-    assert!(covenant_runtime::check_opening(&claims_2, "stdout", &salt_1, &b"sum=40\n"[..]).is_err());
+    assert!(
+        covenant_runtime::check_opening(&claims_2, "stdout", &salt_1, &b"sum=40\n"[..]).is_err()
+    );
 }
 
 #[test]
@@ -195,13 +211,19 @@ fn a_receipt_whose_outputs_or_pinned_hashes_disagree_with_the_policy_fails() {
     let forged = signer.sign(&claims).unwrap();
     assert!(matches!(
         verify_receipt(&forged, c.policy()),
-        Err(ReceiptError::ClaimMismatch { what: "outputs", .. })
+        Err(ReceiptError::ClaimMismatch {
+            what: "outputs",
+            ..
+        })
     ));
     let mut claims = verify_receipt(&receipt, c.policy()).unwrap().claims;
     claims.inputs[0].sha256 = Some(sha256_hex(b"other"));
     let forged = signer.sign(&claims).unwrap();
     assert!(matches!(
         verify_receipt(&forged, c.policy()),
-        Err(ReceiptError::ClaimMismatch { what: "input hash", .. })
+        Err(ReceiptError::ClaimMismatch {
+            what: "input hash",
+            ..
+        })
     ));
 }
