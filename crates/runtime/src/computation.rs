@@ -54,11 +54,14 @@ use crate::receipt::{
 /// creates from growing the tree without limit while leaving room for the declared layout.
 pub const FS_NAMES_ALLOWANCE_BYTES: u64 = 4 << 20;
 
-/// Where uploads are written until they are accepted, outside every view the program or a
-/// principal gets: a half-sent input is never visible to a run, so an upload and a run never
-/// have to wait for each other (and a starter never learns that another provider is sending).
-/// A policy may not declare a path beneath it ([`SetupError::Layout`]).
-pub const STAGING_DIR: &str = "/.covenant-staging";
+/// The directory of the computation's *staging* file system where uploads are written until
+/// they are accepted. Staging is a file system of its own, with its own quota (the inputs'
+/// bounds), that no program or principal ever gets a view of: a half-sent input is never
+/// visible to a run, takes nothing from the run's quota and cannot be measured by the guest,
+/// so an upload and a run never wait for each other (and a starter never learns that another
+/// provider is sending). An accepted input is moved, not copied, into the computation's file
+/// system ([`FileSystem::move_file_from`]).
+const STAGING_DIR: &str = "/uploads";
 
 /// Guests of one computation that run at once: one. Runs are sequential by the state
 /// machine; sizing the engine's instance pool to one keeps a computation from reserving
@@ -183,8 +186,11 @@ struct LoadedProgram {
 struct StoredInput {
     sha256: [u8; 32],
     bytes: u64,
-    /// The receipt's commitment to its bytes; the salt went to its provider only.
+    /// The receipt's commitment to its bytes.
     commitment: String,
+    /// The commitment's salt: for its provider only (in the answer to the upload, and in the
+    /// provider's own `status`, in case that answer was lost).
+    salt: [u8; SALT_BYTES],
 }
 
 /// What a finished run left for its readers.
@@ -368,6 +374,10 @@ pub struct InputStatus {
     /// Whether it has arrived. `None` for another provider's optional input: whether it was
     /// uploaded is that provider's to tell (see `docs/policy.md`, nobody lists).
     pub provided: Option<bool>,
+    /// The salt of the receipts' commitment to it, hex: only in its own provider's status,
+    /// once it is accepted (the provider got it with the upload's answer; this is in case that
+    /// answer was lost).
+    pub salt: Option<String>,
 }
 
 /// What every principal may see of the computation.
@@ -483,20 +493,48 @@ fn from_root(path: &str) -> &str {
     path.trim_start_matches('/')
 }
 
+/// `ENOTDIR` unless every directory on the way to absolute `path` is a directory and not a
+/// symbolic link. The runtime's own descriptor on `/` could follow a link anywhere; the
+/// runtime's lookups (outputs, inputs) follow none, so that a link a guest planted never makes
+/// the runtime read, hash or release another file. (No guest runs meanwhile, so the answer
+/// cannot change before the lookup that follows.)
+fn no_links_on_the_way(root: &Handle, path: &str) -> Result<(), Errno> {
+    let rel = from_root(path);
+    let mut prefix = String::new();
+    let mut parts = rel.split('/').peekable();
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            return Ok(());
+        }
+        if !prefix.is_empty() {
+            prefix.push('/');
+        }
+        prefix.push_str(part);
+        let stat = root.filestat_at(0, &prefix)?;
+        if stat.filetype != Filetype::Directory as u8 {
+            return Err(Errno::Notdir);
+        }
+    }
+    Ok(())
+}
+
 /// What the program left at the declared output file `path`, and its size when it is a
-/// regular file. The final link is not followed: a link is reported, never released.
+/// regular file. No link is followed, on the way or at the end: a link is reported, never
+/// released.
 ///
 /// # Errors
 /// File-system failures other than the file being absent.
 fn inspect_output(root: &Handle, path: &str) -> Result<(OutputStatus, u64), RuntimeError> {
-    match root.filestat_at(0, from_root(path)) {
+    let stat = no_links_on_the_way(root, path).and_then(|()| root.filestat_at(0, from_root(path)));
+    match stat {
         Ok(stat) if stat.filetype == Filetype::RegularFile as u8 => {
             Ok((OutputStatus::Written, stat.size))
         }
         Ok(stat) if stat.filetype == Filetype::Directory as u8 => Ok((OutputStatus::Directory, 0)),
         Ok(stat) if stat.filetype == Filetype::SymbolicLink as u8 => Ok((OutputStatus::Symlink, 0)),
-        // The tree holds only files, directories and links; anything else is not released.
-        Ok(_) | Err(Errno::Noent) => Ok((OutputStatus::Missing, 0)),
+        // The tree holds only files, directories and links; anything else is not released, and
+        // neither is a file behind a link on the way (the layout rules make that impossible).
+        Ok(_) | Err(Errno::Noent | Errno::Notdir) => Ok((OutputStatus::Missing, 0)),
         Err(errno) => Err(FsError::Guest {
             path: path.to_owned(),
             errno,
@@ -505,8 +543,8 @@ fn inspect_output(root: &Handle, path: &str) -> Result<(OutputStatus, u64), Runt
     }
 }
 
-/// Streams the regular file at absolute `path` (final link not followed) to `each`, a chunk
-/// at a time.
+/// Streams the regular file at absolute `path` (no link followed, on the way or at the end)
+/// to `each`, a chunk at a time.
 ///
 /// # Errors
 /// [`InternalError::FileSystem`] if it cannot be opened (absent, a directory, a link) or read.
@@ -519,6 +557,7 @@ fn read_regular(
         path: path.to_owned(),
         errno,
     };
+    no_links_on_the_way(root, path).map_err(err)?;
     let mut file = root
         .open_at(0, from_root(path), 0, FdRights::FD_READ, FdRights::NONE, 0)
         .map_err(err)?;
@@ -652,9 +691,8 @@ pub struct InputUpload {
 }
 
 /// An input whose bytes arrived whole, within bounds and with the pinned hash, waiting for
-/// [`Computation::finish_input`]. Dropped instead, the input stays absent: its bytes are
-/// overwritten by the next upload and never reach a program (runs remove files at unaccepted
-/// input paths).
+/// [`Computation::finish_input`]. Dropped instead, the input stays absent and its staged bytes
+/// are removed: they never reach a program.
 #[derive(Debug)]
 pub struct WrittenInput {
     computation: u64,
@@ -774,6 +812,18 @@ impl InputUpload {
             view: self.view,
             _reservation: self.reservation,
         })
+    }
+}
+
+/// The one program upload a computation takes at a time ([`Computation::admit_program`]):
+/// without it, the provider could make the runtime buffer and compile any number of
+/// `MAX_PROGRAM_BYTES` uploads at once. Dropping it frees the slot.
+#[derive(Debug)]
+pub struct ProgramSlot(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for ProgramSlot {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
     }
 }
 
@@ -902,11 +952,15 @@ pub struct Computation {
     policy: ValidPolicy,
     caps: Capabilities,
     fs: FileSystem,
+    /// Where uploads arrive until accepted (see [`STAGING_DIR`]).
+    staging: FileSystem,
     sandbox: SharedSandbox,
     signer: ReceiptSigner,
     stage: Stage,
     inputs: BTreeMap<String, StoredInput>,
     uploads: Uploads,
+    /// Held by the program upload under way, if any ([`ProgramSlot`]).
+    program_upload: Arc<std::sync::atomic::AtomicBool>,
     runs: Vec<RunRecord>,
     receipts: Vec<String>,
     close_agreed: BTreeSet<String>,
@@ -1008,15 +1062,21 @@ impl Computation {
     /// [`SetupError::Internal`] if the file system or the engine cannot be set up.
     pub fn new(policy: ValidPolicy, signer: ReceiptSigner) -> Result<Self, SetupError> {
         let p = policy.policy();
-        let declared = p
-            .inputs
+        let output_dirs: BTreeSet<&str> = p
+            .outputs
             .iter()
-            .map(|i| i.path.as_str())
-            .chain(p.outputs.iter().map(|o| o.path.as_str()));
-        for path in declared {
-            if is_under(path, STAGING_DIR) {
+            .filter(|o| o.path.starts_with('/'))
+            .map(|o| parent(&o.path))
+            .collect();
+        for outer in &output_dirs {
+            if let Some(inner) = output_dirs
+                .iter()
+                .find(|inner| inner != &outer && is_under(inner, outer))
+            {
                 return Err(SetupError::Layout(format!(
-                    "{path} is inside {STAGING_DIR}, where the runtime keeps uploads in progress"
+                    "output directory {inner} is inside output directory {outer}: the program \
+                     could replace {inner} with a link; put each output directory beside the \
+                     others, not inside one"
                 )));
             }
         }
@@ -1037,13 +1097,8 @@ impl Computation {
             .inputs
             .iter()
             .fold(0u64, |sum, input| sum.saturating_add(input.max_bytes));
-        let largest_file = p
-            .inputs
-            .iter()
-            .map(|i| i.max_bytes)
-            .chain([p.execution.max_output_bytes, 1])
-            .max()
-            .unwrap_or(1);
+        let largest_input = p.inputs.iter().map(|i| i.max_bytes).max().unwrap_or(1);
+        let largest_file = largest_input.max(p.execution.max_output_bytes).max(1);
         let quotas = Quotas {
             max_total_bytes: input_bytes
                 .saturating_add(p.execution.max_output_bytes)
@@ -1058,11 +1113,21 @@ impl Computation {
             Timestamps::Fixed(0)
         };
         let fs = FileSystem::new(FsConfig { quotas, timestamps });
+        let staging = FileSystem::new(FsConfig {
+            quotas: Quotas {
+                max_total_bytes: input_bytes.saturating_add(FS_NAMES_ALLOWANCE_BYTES),
+                max_file_bytes: largest_input,
+                ..Quotas::default()
+            },
+            timestamps,
+        });
+        staging
+            .create_dir_all(STAGING_DIR)
+            .map_err(InternalError::from)?;
         let dirs: BTreeSet<&str> = p
             .inputs
             .iter()
             .map(|i| parent(&i.path))
-            .chain([STAGING_DIR])
             .chain(
                 p.outputs
                     .iter()
@@ -1087,11 +1152,13 @@ impl Computation {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             caps,
             fs,
+            staging,
             sandbox: SharedSandbox(Arc::new(sandbox)),
             signer,
             stage: Stage::Provisioning(Provisioning { program: None }),
             inputs: BTreeMap::new(),
             uploads: Uploads::default(),
+            program_upload: Arc::default(),
             runs: Vec::new(),
             receipts: Vec::new(),
             close_agreed: BTreeSet::new(),
@@ -1132,6 +1199,22 @@ impl Computation {
             .map(|u| u.bytes)
             .map_err(|errno| FsError::Guest {
                 path: "/".into(),
+                errno,
+            })
+            .map_err(RuntimeError::from)
+    }
+
+    /// Bytes of uploads in progress or written and not yet accepted (their file system is not
+    /// the run's; see [`STAGING_DIR`]).
+    ///
+    /// # Errors
+    /// [`InternalError::FileSystem`] if the file system is poisoned.
+    pub fn staged_bytes(&self) -> Result<u64, RuntimeError> {
+        self.staging
+            .usage()
+            .map(|u| u.bytes)
+            .map_err(|errno| FsError::Guest {
+                path: STAGING_DIR.into(),
                 errno,
             })
             .map_err(RuntimeError::from)
@@ -1381,16 +1464,28 @@ impl Computation {
         self.finish_program(compiled)
     }
 
-    /// Whether `caller` may upload the program now (the provider, in a state that takes it):
-    /// what a layer that streams the program checks before it reads a byte of it, so that no
-    /// one else can make the runtime buffer an upload. Nothing changes.
+    /// Whether `caller` may upload the program now (the provider, in a state that takes it,
+    /// and no other upload of the program under way): what a layer that streams the program
+    /// checks before it reads a byte of it, so that no one else can make the runtime buffer an
+    /// upload, and the provider only one at a time. The returned slot reserves the upload until
+    /// it is dropped; [`Computation::begin_program`] and [`Computation::finish_program`] check
+    /// the caller and state again.
     ///
     /// # Errors
     /// Refusals: `UnknownPrincipal`, `PolicyExpired`, `NotProgramProvider`, `WrongState`,
-    /// `ProgramAlreadyProvided`.
-    pub fn admit_program(&self, caller: &Principal) -> Result<(), RuntimeError> {
+    /// `ProgramAlreadyProvided`, `UploadInProgress` (another upload of the program).
+    pub fn admit_program(&self, caller: &Principal) -> Result<ProgramSlot, RuntimeError> {
         self.authorise_program(caller)?;
-        Ok(())
+        let taken = self
+            .program_upload
+            .swap(true, std::sync::atomic::Ordering::AcqRel);
+        if taken {
+            return Err(Refusal::UploadInProgress {
+                path: "the program".into(),
+            }
+            .into());
+        }
+        Ok(ProgramSlot(Arc::clone(&self.program_upload)))
     }
 
     /// The first half of [`Computation::provide_program`], for a layer that compiles without
@@ -1503,7 +1598,7 @@ impl Computation {
             .unwrap_or_default();
         let staged = format!("{STAGING_DIR}/{index}");
         let table = CapabilityTable::new().with(STAGING_DIR, Access::WRITE | Access::CREATE)?;
-        let view = self.fs.view(&table)?;
+        let view = self.staging.view(&table)?;
         let salt = fresh_salt().map_err(InternalError::from)?;
         let reservation = self.uploads.reserve(&grant.path);
         Ok(InputUpload {
@@ -1532,14 +1627,10 @@ impl Computation {
             // system they went to is already gone).
             return Err(self.wrong_state(Action::ProvideInput).into());
         }
-        // Into place, then sealed: from here on no path and no descriptor can change it.
-        let root = self.root()?;
-        let fs_err = |path: &str| {
-            let path = path.to_owned();
-            move |errno| FsError::Guest { path, errno }
-        };
-        root.rename(from_root(&written.staged), &root, from_root(&written.path))
-            .map_err(fs_err(&written.path))?;
+        // Moved into place (its bytes are not copied), then sealed: from here on no path and no
+        // descriptor can change it.
+        self.fs
+            .move_file_from(&written.path, &self.staging, &written.staged)?;
         self.fs.seal(&written.path)?;
         self.inputs.insert(
             written.path.clone(),
@@ -1547,6 +1638,7 @@ impl Computation {
                 sha256: written.sha256,
                 bytes: written.bytes,
                 commitment: written.commitment.clone(),
+                salt: written.salt,
             },
         );
         drop(written);
@@ -1799,15 +1891,28 @@ impl Computation {
         let total = files
             .saturating_add(stdout.len() as u64)
             .saturating_add(stderr.len() as u64);
-        if total > max_output && matches!(report.outcome, Outcome::Exited(_)) {
-            report.outcome = Outcome::Trapped(TrapKind::OutputLimit);
-            report.detail = Some(format!(
-                "the program wrote {total} bytes in all; the policy allows {max_output}"
-            ));
+        let over = total > max_output;
+        if over {
+            // The exact amount is for the operator: in the receipt and status it would tell
+            // every principal the size of what the program wrote.
+            tracing::info!(
+                computation = %self.p().computation,
+                run = executed.run,
+                total,
+                max_output,
+                "a run wrote more than the output limit; nothing of it is released"
+            );
+            if matches!(report.outcome, Outcome::Exited(_)) {
+                report.outcome = Outcome::Trapped(TrapKind::OutputLimit);
+                report.detail = Some(format!(
+                    "the program wrote more than the policy's output limit of {max_output} bytes"
+                ));
+            }
         }
-        // Over the limit, however it was noticed (here, or by the sandbox for the streams),
-        // nothing of the run is released.
-        let withhold = report.outcome == Outcome::Trapped(TrapKind::OutputLimit);
+        // Over the limit, however the run ended (a guest that traps after writing is over it
+        // too) and however it was noticed (here, or by the sandbox for the streams), nothing
+        // of the run is released.
+        let withhold = over || report.outcome == Outcome::Trapped(TrapKind::OutputLimit);
 
         let mut released = BTreeMap::new();
         let mut receipt_outputs = Vec::new();
@@ -2008,6 +2113,11 @@ impl Computation {
                 required: i.required,
                 provided: (i.required || i.provider == caller.0)
                     .then(|| !closed && self.inputs.contains_key(&i.path)),
+                salt: self
+                    .inputs
+                    .get(&i.path)
+                    .filter(|_| i.provider == caller.0 && !closed)
+                    .map(|stored| hex::encode(stored.salt)),
             })
             .collect();
         let rerun_consents = match &self.stage {
@@ -2100,13 +2210,17 @@ impl Computation {
         // system drops every byte the old one held (no view of it survives a closed stage).
         self.stage = Stage::Closed;
         self.inputs.clear();
-        self.fs = FileSystem::new(FsConfig {
-            quotas: Quotas {
-                max_total_bytes: 0,
-                ..Quotas::default()
-            },
-            timestamps: Timestamps::Fixed(0),
-        });
+        let emptied = || {
+            FileSystem::new(FsConfig {
+                quotas: Quotas {
+                    max_total_bytes: 0,
+                    ..Quotas::default()
+                },
+                timestamps: Timestamps::Fixed(0),
+            })
+        };
+        self.staging = emptied();
+        self.fs = emptied();
         Ok(Agreement {
             complete: true,
             missing: Vec::new(),
@@ -2191,6 +2305,32 @@ mod tests {
         c.provide_input(&Principal::new("bob"), "/input/b.csv", &b"3\n"[..])
             .unwrap();
         c
+    }
+
+    #[test]
+    fn one_program_upload_at_a_time() {
+        let service = covenant_test_support::Service::new();
+        let program = covenant_guests::SUM_INPUTS.bytes();
+        let policy = covenant_test_support::sum_inputs_policy(
+            &service.ca,
+            &program,
+            covenant_policy::Strategy::Interpreter,
+        );
+        let valid = covenant_test_support::validate(&policy);
+        let (key, chain) = service.attested_key(&valid);
+        let c = Computation::new(valid, ReceiptSigner::new(&key, chain).unwrap()).unwrap();
+        let alice = Principal::new("alice");
+        let first = c.admit_program(&alice).unwrap();
+        let second = c.admit_program(&alice).unwrap_err();
+        assert_eq!(
+            second.refusal().map(Refusal::rule),
+            Some("upload-in-progress")
+        );
+        // Others are refused by their role first, whatever is under way.
+        let bob = c.admit_program(&Principal::new("bob")).unwrap_err();
+        assert_eq!(bob.refusal().map(Refusal::rule), Some("not-program-provider"));
+        drop(first);
+        assert!(c.admit_program(&alice).is_ok());
     }
 
     #[test]

@@ -505,6 +505,12 @@ async fn fetch(
     tokio::fs::rename(&partial, path)
         .await
         .with_context(|| format!("cannot move the download into place at {}", path.display()))?;
+    // The salt opens the receipt's commitment to this output: whoever has it and the receipt
+    // can test guesses of the output, so it is kept like the output (readable by this user
+    // only) and never needs to appear on a command line (`--salt PATH=@FILE.salt`).
+    let salt_file = salt_path(path);
+    write_private(&salt_file, fetched.salt.as_bytes())
+        .with_context(|| format!("cannot write the salt to {}", salt_file.display()))?;
     if json {
         print_json(&json!({
             "output": output,
@@ -512,23 +518,47 @@ async fn fetch(
             "bytes": fetched.bytes,
             "run": fetched.run,
             "salt": fetched.salt,
+            "salt_file": salt_file,
         }))?;
     } else {
         println!(
-            "wrote {} bytes of {output} (run {}) to {}",
+            "wrote {} bytes of {output} (run {}) to {}, and the salt that checks it against \
+             the run's receipt to {}",
             fetched.bytes,
             fetched.run,
-            path.display()
+            path.display(),
+            salt_file.display()
         );
         println!(
-            "its commitment salt, for you alone: {}\nto check it against the run's receipt: \
-             covenant receipt verify --policy POLICY RECEIPT --file {output}={} --salt {output}={}",
-            fetched.salt,
+            "to check it: covenant receipt verify --policy POLICY RECEIPT --file {output}={} \
+             --salt {output}=@{}",
             path.display(),
-            fetched.salt
+            salt_file.display()
         );
     }
     Ok(())
+}
+
+/// `FILE.salt` beside `FILE`.
+fn salt_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".salt");
+    path.with_file_name(name)
+}
+
+/// Writes `bytes` to `path`, created (or truncated) readable and writable by this user only.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    // An existing file keeps its mode on open: set it.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(bytes)
 }
 
 /// `FILE.partial` beside `FILE`.

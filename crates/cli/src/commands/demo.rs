@@ -670,7 +670,7 @@ fn commands(
             if i == 0 {
                 let _ = writeln!(
                     s,
-                    "{} fetch {} -o result.txt   # prints the salt that checks it against the receipt",
+                    "{} fetch {} -o result.txt   # and result.txt.salt, which checks it against the receipt",
                     client(reader),
                     output.path
                 );
@@ -681,7 +681,7 @@ fn commands(
         if let Some(reader) = output.readers.first() {
             let _ = writeln!(s, "{} receipt -o receipt.jws", client(reader));
             verify = format!(
-                "{verify} \\\n    --file {path}=result.txt --salt {path}=SALT_FETCH_PRINTED",
+                "{verify} \\\n    --file {path}=result.txt --salt {path}=@result.txt.salt",
                 path = output.path
             );
         }

@@ -49,7 +49,8 @@ pub struct VerifyArgs {
     #[arg(long = "file", value_name = "PATH=FILE")]
     pub files: Vec<String>,
     /// The commitment salt for PATH, hex, as `covenant client fetch` (or `provide-input`)
-    /// printed it. One for each `--file`.
+    /// printed it, or `@FILE` to read it from FILE (keeps it off the command line). One for
+    /// each `--file`.
     #[arg(long = "salt", value_name = "PATH=HEX")]
     pub salts: Vec<String>,
     /// Print the result as JSON: `{"valid": true, "claims": {...}}` or
@@ -156,8 +157,15 @@ pub(crate) fn inputs_and_outputs(claims: &covenant_runtime::ReceiptClaims) -> Ve
 
 /// Pairs each `--file PATH=FILE` with its `--salt PATH=HEX`.
 fn openings(files: &[String], salts: &[String]) -> Result<Vec<(String, PathBuf, String)>, String> {
-    let split = |arg: &str, flag: &str| -> Result<(String, String), String> {
-        arg.split_once('=')
+    // A salt is hex, so `--salt` splits at its last `=` (a guest path may hold one); a file
+    // name may too, so `--file` splits at the first.
+    let split = |arg: &str, flag: &str, last: bool| -> Result<(String, String), String> {
+        let parts = if last {
+            arg.rsplit_once('=')
+        } else {
+            arg.split_once('=')
+        };
+        parts
             .filter(|(p, v)| !p.is_empty() && !v.is_empty())
             .map(|(p, v)| (p.to_owned(), v.to_owned()))
             .ok_or_else(|| {
@@ -166,14 +174,23 @@ fn openings(files: &[String], salts: &[String]) -> Result<Vec<(String, PathBuf, 
     };
     let mut salt_of = std::collections::BTreeMap::new();
     for arg in salts {
-        let (path, salt) = split(arg, "salt")?;
+        let (path, value) = split(arg, "salt", true)?;
+        // `@FILE` reads the salt from a file, so that it need not appear on a command line
+        // (which other local users can read in /proc) or in the shell's history.
+        let salt = match value.strip_prefix('@') {
+            Some(file) => std::fs::read_to_string(file)
+                .map_err(|e| format!("--salt {path}=@{file}: cannot read {file}: {e}"))?
+                .trim()
+                .to_owned(),
+            None => value,
+        };
         if salt_of.insert(path.clone(), salt).is_some() {
             return Err(format!("--salt names {path} twice"));
         }
     }
     let mut out = Vec::new();
     for arg in files {
-        let (path, file) = split(arg, "file")?;
+        let (path, file) = split(arg, "file", false)?;
         let salt = salt_of.remove(&path).ok_or_else(|| {
             format!(
                 "--file {path}=... needs its salt: add --salt {path}=HEX (the salt `covenant \

@@ -269,10 +269,13 @@ impl ApiServer {
         // only, in a state that takes the program (the computation checks). No one else can
         // make the runtime buffer an upload. The lock is held for the check only.
         let admitted = lock(&self.computation).admit_program(caller.principal());
-        if let Err(refusal) = admitted {
-            discard_unread(body, waits);
-            return Err(refusal.into());
-        }
+        let slot = match admitted {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                discard_unread(body, waits);
+                return Err(refusal.into());
+            }
+        };
         // Even the provider's upload is capped while it is collected.
         let mut wasm = Vec::new();
         loop {
@@ -302,7 +305,10 @@ impl ApiServer {
         tokio::task::spawn_blocking(move || {
             let pending = lock(&computation).begin_program(caller.principal(), wasm)?;
             let compiled = pending.compile()?;
-            lock(&computation).finish_program(compiled)
+            let finished = lock(&computation).finish_program(compiled);
+            // The next upload of the program may start only once this one is in or out.
+            drop(slot);
+            finished
         })
         .await
         .map_err(|e| ApiError::Task(e.to_string()))??;
@@ -449,7 +455,10 @@ impl ApiServer {
         let (run, salt) = (reader.run(), reader.salt_hex());
         let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(TRANSFER_CHANNEL_CHUNKS);
         let name = output.to_owned();
-        tokio::task::spawn_blocking(move || {
+        // An async task, not a blocking thread: the output is in memory, so a read is a short
+        // copy, and a reader that stops reading parks only this task (cheap) on the channel,
+        // never one of the blocking threads that runs, uploads and compiles need.
+        tokio::spawn(async move {
             loop {
                 let mut buf = vec![0u8; DOWNLOAD_CHUNK_BYTES];
                 let item = match reader.read(&mut buf) {
@@ -465,7 +474,7 @@ impl ApiServer {
                 };
                 let failed = item.is_err();
                 // A send error means the client went away: stop reading.
-                if tx.blocking_send(item).is_err() || failed {
+                if tx.send(item).await.is_err() || failed {
                     return;
                 }
             }

@@ -421,17 +421,3 @@ fn computations_and_runs_can_move_between_threads() {
     send::<covenant_runtime::InputUpload>();
     send::<covenant_runtime::WrittenInput>();
 }
-
-#[test]
-fn a_layout_inside_the_staging_directory_is_refused() {
-    let service = Service::new();
-    let mut p = policy(&service, &sum_inputs(), Strategy::Interpreter);
-    p.inputs[1].path = format!("{}/b.csv", covenant_runtime::STAGING_DIR);
-    let valid = validate(&p);
-    let signer = service.signer(&valid);
-    let err = covenant_runtime::Computation::new(valid, signer).unwrap_err();
-    assert!(
-        matches!(err, covenant_runtime::SetupError::Layout(ref m) if m.contains("uploads in progress")),
-        "{err}"
-    );
-}

@@ -110,20 +110,29 @@ fn a_guest_cannot_change_an_input_by_link_rename_symlink_or_in_place() {
 
 #[test]
 fn an_output_over_the_limit_is_released_to_no_reader() {
+    // 1 MiB into the result file under a 1 KiB limit, then an exit, or a trap instead (a
+    // guest that dodges a check made only on exits). (A large input bound sizes the file
+    // system so that the guest can store it: the file system's quota is not the limit.)
+    let cases = [
+        ("write", Outcome::Trapped(TrapKind::OutputLimit)),
+        ("write-then-abort", Outcome::Trapped(TrapKind::Unreachable)),
+    ];
     for strategy in STRATEGIES {
-        // 1 MiB into the result file under a 1 KiB limit. (A large input bound sizes the file
-        // system so that the guest can store it: the file system's quota is not the limit.)
-        let (_s, mut c, _) = attacker(strategy, &["write", "/output/result.txt", "1048576"], |p| {
+        for (action, outcome) in cases {
+        let (_s, mut c, _) = attacker(strategy, &[action, "/output/result.txt", "1048576"], |p| {
             p.execution.max_output_bytes = 1024;
             p.inputs[0].max_bytes = 2 << 20;
         });
         let summary = c.run(&alice()).unwrap();
         assert_eq!(
             summary.record.outcome,
-            Outcome::Trapped(TrapKind::OutputLimit),
-            "{strategy:?}: {:?}",
+            outcome,
+            "{strategy:?} {action}: {:?}",
             summary.record
         );
+        // The size written is for the operator's log, not for every principal.
+        let detail = summary.record.detail.clone().unwrap_or_default();
+        assert!(!detail.contains("1048576"), "{detail}");
         assert_eq!(c.state(), State::Finished);
         // No output of the run, file or stream, to any of its readers.
         for (reader, output) in [
@@ -145,7 +154,24 @@ fn an_output_over_the_limit_is_released_to_no_reader() {
                 .all(|o| o.status == OutputStatus::Withheld && o.commitment.is_none()),
             "{claims:?}"
         );
+        }
     }
+}
+
+#[test]
+fn nested_output_directories_are_refused_when_the_computation_is_set_up() {
+    // A program allowed to write /out could replace /out/alice with a link.
+    let service = Service::new();
+    let mut p = policy(&service, &sum_inputs(), Strategy::Interpreter);
+    p.outputs[0].path = "/out/summary.txt".into();
+    p.outputs[1].path = "/out/alice/share.txt".into();
+    let valid = validate(&p);
+    let signer = service.signer(&valid);
+    let err = Computation::new(valid, signer).unwrap_err();
+    assert!(
+        matches!(err, covenant_runtime::SetupError::Layout(ref m) if m.contains("/out/alice is inside output directory /out")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -208,6 +234,42 @@ fn whatever_a_guest_leaves_at_an_output_is_its_outcome_not_a_runtime_failure() {
 }
 
 #[test]
+fn an_upload_in_flight_during_a_run_is_invisible_to_the_guest_and_costs_it_nothing() {
+    // Inputs at the top level give the program read access to `/`: the upload in flight must
+    // still not be there, and the guest's quota must not shrink by its size.
+    let service = Service::new();
+    let program = covenant_guests::FS_ATTACK.bytes();
+    let mut p = policy(&service, &program, Strategy::Interpreter);
+    p.program.name = "fs_attack".into();
+    // Where the bytes would be if the runtime staged them in the run's file system: beside
+    // the inputs, or in a directory of its own (this and earlier designs).
+    p.program.args = ["read", "/a.csv", "/b.csv", "/.covenant-staging/1", "/uploads/1", "/1"]
+        .map(String::from)
+        .to_vec();
+    p.inputs[0].path = "/a.csv".into();
+    p.inputs[1].path = "/b.csv".into();
+    p.inputs[1].required = false;
+    let mut c = computation_for(&service, &p);
+    c.provide_program(&alice(), &program).unwrap();
+    c.provide_input(&alice(), "/a.csv", A_CSV).unwrap();
+    let stored = c.stored_bytes().unwrap();
+    // Bob's upload is written whole (not yet accepted) when alice starts the run.
+    let secret = b"BOBS-UPLOAD-IN-FLIGHT\n".repeat(40);
+    let upload = c.begin_input(&bob(), "/b.csv").unwrap();
+    let written = upload.write(&secret[..]).unwrap();
+    assert_eq!(c.stored_bytes().unwrap(), stored, "staging is not the run's file system");
+    assert!(c.staged_bytes().unwrap() >= secret.len() as u64);
+    let summary = c.run(&alice()).unwrap();
+    let said = stdout_of(&c);
+    assert!(said.contains("/a.csv contains"), "the guest reads from /: {said}");
+    assert!(!said.contains("BOBS-UPLOAD"), "{said}");
+    assert!(said.contains("read /b.csv: errno 44 (ENOENT)"), "{said}");
+    // The run's output count is its own: bob's bytes did not push it over the limit.
+    assert_eq!(summary.record.outcome, Outcome::Exited(0));
+    drop(written);
+}
+
+#[test]
 fn another_providers_upload_neither_delays_nor_shows_in_a_run() {
     // b is optional: the computation is Ready without it.
     let (_s, mut c) = setup(Strategy::Interpreter, |p| p.inputs[1].required = false);
@@ -230,9 +292,11 @@ fn another_providers_upload_neither_delays_nor_shows_in_a_run() {
     );
     // Bob's upload, finished after the run started, is refused by the state rule, and its
     // staged bytes are gone.
-    let before = c.stored_bytes().unwrap();
+    let (stored, staged) = (c.stored_bytes().unwrap(), c.staged_bytes().unwrap());
+    assert!(staged >= B_CSV.len() as u64);
     let err = c.finish_input(written).unwrap_err();
     assert_eq!(err.refusal().map(|r| r.rule()), Some("wrong-state"));
-    assert!(c.stored_bytes().unwrap() <= before - B_CSV.len() as u64);
+    assert_eq!(c.stored_bytes().unwrap(), stored);
+    assert!(c.staged_bytes().unwrap() <= staged - B_CSV.len() as u64);
     assert_eq!(c.status(&bob()).unwrap().inputs[1].provided, Some(false));
 }

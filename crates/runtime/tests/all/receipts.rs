@@ -227,3 +227,16 @@ fn a_receipt_whose_outputs_or_pinned_hashes_disagree_with_the_policy_fails() {
         })
     ));
 }
+
+#[test]
+fn a_provider_can_get_its_own_inputs_salt_again_and_no_one_else_can() {
+    let (_s, c, receipt) = one_receipt();
+    let claims = verify_receipt(&receipt, c.policy()).unwrap().claims;
+    let salt_of = |who: &covenant_runtime::Principal, i: usize| c.status(who).unwrap().inputs[i].salt.clone();
+    // Bob's status has b.csv's salt (it opens the receipt's commitment), not a.csv's.
+    let bobs = salt_of(&bob(), 1).expect("the provider's own salt");
+    covenant_runtime::check_opening(&claims, "/input/b.csv", &bobs, B_CSV).unwrap();
+    assert_eq!(salt_of(&bob(), 0), None);
+    assert!(salt_of(&alice(), 0).is_some());
+    assert_eq!((salt_of(&carol(), 0), salt_of(&carol(), 1)), (None, None));
+}

@@ -290,6 +290,68 @@ impl FileSystem {
         })
     }
 
+    /// Moves the regular file at absolute `from_path` in file system `from` to absolute `path`
+    /// in this one, as the host, without copying its bytes: afterwards it is gone from `from`
+    /// (and from its quota) and is a new file of this file system (charged to this quota). For
+    /// a file written where no view of this file system can see it, then accepted whole.
+    ///
+    /// Both paths are resolved from `/` without following any symbolic link. The file must
+    /// have one name and no open descriptor in `from` (so nothing there can still see it) and
+    /// not be sealed. Everything is checked before anything moves: on an error, both file
+    /// systems are as they were.
+    ///
+    /// # Errors
+    /// [`FsError::InvalidPath`]; [`FsError::Guest`] with `ENOENT` (no file at `from_path`, or no
+    /// directory for `path`), `ENOTDIR` (a component is not a directory, a link included),
+    /// `EINVAL` (not a regular file, or `from` is this file system), `EBUSY` (another name or
+    /// an open descriptor), `EEXIST` (something at `path`), `EFBIG`/`ENOSPC` (this file
+    /// system's quotas).
+    pub fn move_file_from(
+        &self,
+        path: &str,
+        from: &FileSystem,
+        from_path: &str,
+    ) -> Result<u64, FsError> {
+        let to = caps::normalize(path)?;
+        let source = caps::normalize(from_path)?;
+        let err = |at: &str| {
+            let at = at.to_owned();
+            move |errno| FsError::Guest { path: at, errno }
+        };
+        if Arc::ptr_eq(&self.shared, &from.shared) {
+            return Err(err(&to)(Errno::Inval));
+        }
+        // Two locks: always taken in address order, so that two moves in opposite directions
+        // cannot deadlock.
+        let (mut dst, mut src) = if Arc::as_ptr(&self.shared) < Arc::as_ptr(&from.shared) {
+            let dst = self.lock_host()?;
+            (dst, from.lock_host()?)
+        } else {
+            let src = from.lock_host()?;
+            (self.lock_host()?, src)
+        };
+        let split = |p: &str| match p.rfind('/') {
+            Some(0) => ("/".to_owned(), p[1..].to_owned()),
+            Some(i) => (p[..i].to_owned(), p[i + 1..].to_owned()),
+            None => ("/".to_owned(), p.to_owned()),
+        };
+        let (src_dir, src_name) = split(&source);
+        let (dst_dir, dst_name) = split(&to);
+        let src_dir = src.lookup_absolute(&src_dir).map_err(err(&source))?;
+        let dst_dir = dst.lookup_absolute(&dst_dir).map_err(err(&to))?;
+        let ino = src
+            .child(src_dir, &src_name)
+            .map_err(err(&source))?
+            .ok_or_else(|| err(&source)(Errno::Noent))?;
+        let size = src.size(ino).map_err(err(&source))?;
+        dst.check_new_file(dst_dir, &dst_name, size)
+            .map_err(err(&to))?;
+        let data = src.take_file(src_dir, &src_name).map_err(err(&source))?;
+        // Checked above under the same locks: this cannot fail.
+        dst.put_file(dst_dir, &dst_name, data).map_err(err(&to))?;
+        Ok(size)
+    }
+
     /// What the quotas count right now.
     ///
     /// # Errors

@@ -640,6 +640,51 @@ impl Tree {
         Ok(ino)
     }
 
+    /// Whether a new regular file `name` of `size` bytes fits in directory `dir`: alive, the
+    /// name absent, within the file-size, byte and inode quotas. Changes nothing.
+    pub(crate) fn check_new_file(&self, dir: Ino, name: &str, size: u64) -> Result<(), Errno> {
+        self.alive_dir(dir)?;
+        check_name(name)?;
+        if self.child(dir, name)?.is_some() {
+            return Err(Errno::Exist);
+        }
+        if size > self.quotas.max_file_bytes {
+            return Err(Errno::Fbig);
+        }
+        self.room(len64(name).saturating_add(size), 1)
+    }
+
+    /// Makes regular file `name` in `dir` holding `data` (moved from another tree by
+    /// [`Tree::take_file`]), after the checks of [`Tree::check_new_file`].
+    pub(crate) fn put_file(&mut self, dir: Ino, name: &str, data: FileData) -> Result<Ino, Errno> {
+        let size = data.size();
+        self.check_new_file(dir, name, size)?;
+        let ino = self.alloc(Kind::File(data));
+        self.charge(size);
+        self.add_entry(dir, name, ino)?;
+        Ok(ino)
+    }
+
+    /// Takes regular file `name` out of directory `dir` whole, for [`Tree::put_file`] in another
+    /// tree: its entry goes and its bytes leave this tree's quota. Only a file with one name,
+    /// no open descriptor and no seal can be taken (`EBUSY` otherwise, `EINVAL` for anything
+    /// but a regular file), so nothing here can still see it.
+    pub(crate) fn take_file(&mut self, dir: Ino, name: &str) -> Result<FileData, Errno> {
+        let ino = self.child(dir, name)?.ok_or(Errno::Noent)?;
+        let node = self.node(ino)?;
+        if !matches!(node.kind, Kind::File(_)) {
+            return Err(Errno::Inval);
+        }
+        if node.nlink != 1 || node.open != 0 || node.sealed {
+            return Err(Errno::Busy);
+        }
+        let data = std::mem::take(self.file_mut(ino)?);
+        self.uncharge(data.size());
+        // The inode is empty now: removing its entry frees it without charging anything back.
+        self.remove_entry(dir, name)?;
+        Ok(data)
+    }
+
     /// Creates symbolic link `name → target` in `dir`. The target is stored as given (the
     /// caller validated it).
     pub(crate) fn symlink_in(&mut self, dir: Ino, name: &str, target: &str) -> Result<Ino, Errno> {

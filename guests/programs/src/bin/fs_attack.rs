@@ -21,6 +21,8 @@
 //!   hard-link it); print PATH's contents.
 //! - `fs_attack mkdir PATH`: create the directory PATH.
 //! - `fs_attack write PATH N`: write N bytes of `x` to PATH (created or truncated).
+//! - `fs_attack write-then-abort PATH N`: the same, then abort (a trap, not an exit).
+//! - `fs_attack read PATH...`: print each file's contents, or the errno.
 //! - `fs_attack symlink-output TARGET LINK`: make LINK → TARGET.
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -137,18 +139,31 @@ fn main() {
         }
         ["write-input", path] => write_input(path),
         ["mkdir", path] => report("mkdir", fs::create_dir(path)),
-        ["write", path, n] => match n.parse::<u64>() {
-            Ok(n) => report("write", write_bytes(path, n)),
+        ["write", path, n] | ["write-then-abort", path, n] => match n.parse::<u64>() {
+            Ok(count) => {
+                report("write", write_bytes(path, count));
+                if args[0] == "write-then-abort" {
+                    // Ends with a trap instead of an exit, as a guest would to dodge a check
+                    // made only on exits.
+                    std::process::abort();
+                }
+            }
             Err(_) => {
                 eprintln!("fs_attack write: {n:?} is not a byte count");
                 std::process::exit(2);
             }
         },
         ["symlink-output", target, link] => report("symlink", symlink(target, link)),
+        ["read", ref paths @ ..] if !paths.is_empty() => {
+            for path in paths {
+                print_contents(path);
+            }
+        }
         _ => {
             eprintln!(
                 "usage: fs_attack link SRC DST | rename SRC DST | symlink TARGET LINK | \
-                 write-input PATH | mkdir PATH | write PATH N | symlink-output TARGET LINK"
+                 write-input PATH | mkdir PATH | write PATH N | write-then-abort PATH N | \
+                 symlink-output TARGET LINK | read PATH..."
             );
             std::process::exit(2);
         }
