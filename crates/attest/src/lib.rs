@@ -22,6 +22,9 @@
 //! - [`verify`]: the client-side check of an attested certificate against what the client
 //!   expects ([`ExpectedRuntime`]), also as a rustls [`ServerCertVerifier`]
 //!   ([`AttestedServerVerifier`]).
+//! - [`instance`]: one attested runtime of a computation: its fingerprint (what clients pin
+//!   and receipts name) and the end statement it signs when it ends, which frees its
+//!   computation at the service for another instance.
 //!
 //! What it does not do: talk to the network or a database (that is
 //! `covenant-attestation-service`), or know the policy format (that is `covenant-policy`; a
@@ -41,6 +44,7 @@ mod der;
 pub mod digest;
 pub mod error;
 pub mod extensions;
+pub mod instance;
 pub mod pem;
 pub mod platform;
 pub mod software;
@@ -52,6 +56,10 @@ pub use csr::{CheckedCsr, RuntimeCsrRequest};
 pub use digest::{Digest, Measurement, Nonce};
 pub use error::{AttestError, BindingError, CsrError, EvidenceError};
 pub use extensions::AttestedClaims;
+pub use instance::{
+    EndReason, InstanceEnd, InstanceEndError, InstanceEndSigner, instance_fingerprint,
+    verify_instance_end,
+};
 pub use platform::{
     Evidence, EvidenceClaims, EvidenceRequest, EvidenceVerifier, Platform, PlatformEnrolment,
     PlatformKind, VerifiedEvidence, verifier_for,

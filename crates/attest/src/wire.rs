@@ -90,6 +90,38 @@ pub struct CertificateStatus {
     pub revoked_at: Option<String>,
     /// Why, if it was.
     pub revocation_reason: Option<String>,
+    /// When its instance ended, RFC 3339 UTC, if it has: its runtime reported its end
+    /// (`POST /v1/instance-ends`), or the certificate was found expired when its computation
+    /// was attested again. An ended instance no longer holds its computation.
+    pub ended_at: Option<String>,
+    /// How it ended, if it has.
+    pub end_reason: Option<String>,
+}
+
+/// `POST /v1/instance-ends` request body: a runtime's end statement, relayed by its host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceEndRequest {
+    /// The statement, a compact JWS signed with the instance's attested key
+    /// ([`crate::instance`]).
+    pub statement: String,
+}
+
+/// `POST /v1/instance-ends` response: the instance is ended (now, or it was already).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceEndResponse {
+    /// The instance's certificate serial, hex.
+    pub serial: String,
+    /// Its computation id.
+    pub computation_id: String,
+    /// Its policy hash, hex.
+    pub policy_hash: String,
+    /// When the service recorded its end, RFC 3339 UTC (the first time, if it was sent
+    /// twice).
+    pub ended_at: String,
+    /// How it ended, as recorded.
+    pub end_reason: String,
 }
 
 /// The body of every refusal and error response.

@@ -4,7 +4,8 @@
 //! Run: `cargo bench -p covenant-attestation-service --bench attestation`.
 //!
 //! Each attestation is what a host does for one worker: `POST /v1/nonces`, the runtime's
-//! preparation (key, CSR, evidence; not timed), `POST /v1/attestations`. The service runs in
+//! preparation (key, CSR, evidence; not timed), `POST /v1/attestations`, each for a computation
+//! of its own (the service certifies one live instance per computation). The service runs in
 //! this process on loopback, over plain HTTP, one TCP connection per call; `CONCURRENCY` clients
 //! run at once. Settings: `COVENANT_BENCH_ATTESTATIONS` (default 2000) and
 //! `COVENANT_BENCH_CONCURRENCY` (default 16). Client and server share the machine's cores, so
@@ -12,6 +13,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use covenant_attest::software::SoftwarePlatform;
@@ -23,6 +25,9 @@ use covenant_attestation_service::{
 use sqlx::Connection as _;
 
 const WARM_UP: usize = 50;
+
+/// Numbers the benchmark's computations: one attestation each.
+static COMPUTATIONS: AtomicUsize = AtomicUsize::new(0);
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -103,8 +108,10 @@ async fn run(backend: &str, db_url: Option<String>, total: usize, concurrency: u
         let started = Instant::now();
         let nonce = client.nonce().await.unwrap().nonce;
         let nonce_latency = started.elapsed();
+        let computation = format!("bench-{}", COMPUTATIONS.fetch_add(1, Ordering::Relaxed));
         let (_, request) =
-            prepare_attestation(platform.as_ref(), Digest([7; 32]), "bench", &[], nonce).unwrap();
+            prepare_attestation(platform.as_ref(), Digest([7; 32]), &computation, &[], nonce)
+                .unwrap();
         let submitted = Instant::now();
         client.attest(&request).await.unwrap();
         (nonce_latency, submitted.elapsed())

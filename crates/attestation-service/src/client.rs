@@ -1,12 +1,13 @@
 //! A small HTTP(S) client for the service's API, for the host (which relays a runtime's
-//! evidence), the benchmark and the tests. One connection per call: attestation is rare (once
+//! evidence and its end statement), the benchmark and the tests. One connection per call: attestation is rare (once
 //! per worker) and this keeps the client free of pooling state.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use covenant_attest::wire::{
-    AttestationRequest, AttestationResponse, CertificateStatus, ErrorBody, NonceResponse,
+    AttestationRequest, AttestationResponse, CertificateStatus, ErrorBody, InstanceEndRequest,
+    InstanceEndResponse, NonceResponse,
 };
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Bytes;
@@ -143,6 +144,19 @@ impl AttestationClient {
     ) -> Result<AttestationResponse, ClientError> {
         let body = serde_json::to_vec(request).map_err(|e| ClientError::Http(e.to_string()))?;
         self.call_json(Method::POST, "/v1/attestations", Some(body))
+            .await
+    }
+
+    /// `POST /v1/instance-ends`: relays a runtime's end statement.
+    ///
+    /// # Errors
+    /// [`ClientError`]; a refusal is [`ClientError::Refused`] with the service's code.
+    pub async fn end_instance(&self, statement: &str) -> Result<InstanceEndResponse, ClientError> {
+        let request = InstanceEndRequest {
+            statement: statement.to_owned(),
+        };
+        let body = serde_json::to_vec(&request).map_err(|e| ClientError::Http(e.to_string()))?;
+        self.call_json(Method::POST, "/v1/instance-ends", Some(body))
             .await
     }
 

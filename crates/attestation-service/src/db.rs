@@ -112,6 +112,30 @@ pub struct CertificateRecord {
     pub revoked_at: Option<i64>,
     /// Why it was revoked.
     pub revocation_reason: Option<String>,
+    /// When its instance ended, Unix ms: its runtime's signed end statement was received,
+    /// or it was found expired when its computation was attested again.
+    pub ended_at: Option<i64>,
+    /// How its instance ended.
+    pub end_reason: Option<String>,
+}
+
+/// What recording an issued certificate found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// The certificate is recorded: it is its computation's live instance.
+    Issued,
+    /// Another certificate is its computation's live instance (this one was not recorded).
+    InstanceLive(Box<CertificateRecord>),
+}
+
+/// The columns of `certificates`, in [`CertificateRecord`]'s order (a macro, so that queries
+/// stay `'static` text built with `concat!`).
+macro_rules! certificate_columns {
+    () => {
+        "serial, nonce, platform, platform_kind, measurement, policy_hash, computation_id, \
+         tls_key_sha256, not_before, not_after, certificate_pem, issued_at, revoked_at, \
+         revocation_reason, ended_at, end_reason"
+    };
 }
 
 /// One audit log entry.
@@ -121,9 +145,9 @@ pub struct AuditEntry {
     pub id: i64,
     /// When, Unix ms.
     pub at: i64,
-    /// What was asked: `nonce`, `attest`, `certificate-status`, `ca-certificate`,
-    /// `enroll-platform`, `allow-measurement`, `revoke-platform`, `revoke-measurement`,
-    /// `revoke-certificate`, `init`, `unknown-endpoint`.
+    /// What was asked: `nonce`, `attest`, `end-instance`, `certificate-status`,
+    /// `ca-certificate`, `enroll-platform`, `allow-measurement`, `revoke-platform`,
+    /// `revoke-measurement`, `revoke-certificate`, `init`, `unknown-endpoint`.
     pub action: String,
     /// `ok`, `refused` or `error`.
     pub outcome: String,
@@ -548,16 +572,40 @@ impl Database {
 
     // ---- certificates ----------------------------------------------------------------------
 
-    /// Records an issued certificate.
+    /// Records an issued certificate, unless its computation (computation id and policy hash)
+    /// has a live instance already: then nothing is recorded and that instance is returned.
+    ///
+    /// One transaction: first every unended, unrevoked certificate of the computation that
+    /// expired before `now_ms` is marked ended (`end_reason` `expired`, at its `notAfter`);
+    /// then the insert, which the partial unique index `certificates_one_live_instance`
+    /// (unended, unrevoked certificates) turns into a no-op if another live one exists. Of
+    /// any number of concurrent attestations for one computation, on either database, exactly
+    /// one is recorded: the index decides, not a check made before the insert.
     ///
     /// # Errors
-    /// [`ServiceError::Database`], including a unique violation if the nonce already has one.
-    pub async fn insert_certificate(&self, record: &CertificateRecord) -> Result<(), ServiceError> {
+    /// [`ServiceError::Database`]; [`ServiceError::Internal`] if the insert conflicted on
+    /// something else than the computation (a serial or nonce already taken).
+    pub async fn insert_certificate(
+        &self,
+        record: &CertificateRecord,
+        now_ms: i64,
+    ) -> Result<Recorded, ServiceError> {
         let _turn = self.write_turn().await;
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
+            "UPDATE certificates SET ended_at = not_after, end_reason = 'expired' \
+             WHERE computation_id = $1 AND policy_hash = $2 AND ended_at IS NULL \
+             AND revoked_at IS NULL AND not_after < $3",
+        )
+        .bind(&record.computation_id)
+        .bind(&record.policy_hash)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        let inserted = sqlx::query(
             "INSERT INTO certificates (serial, nonce, platform, platform_kind, measurement, policy_hash, \
              computation_id, tls_key_sha256, not_before, not_after, certificate_pem, issued_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
         )
         .bind(&record.serial)
         .bind(&record.nonce)
@@ -571,9 +619,74 @@ impl Database {
         .bind(record.not_after)
         .bind(&record.certificate_pem)
         .bind(record.issued_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(Recorded::Issued);
+        }
+        // The insert conflicted: with the computation's live instance, or (never seen: a
+        // 128-bit random serial, a nonce consumed once) with a serial or nonce.
+        match self
+            .live_instance(&record.computation_id, &record.policy_hash, now_ms)
+            .await?
+        {
+            Some(live) => Ok(Recorded::InstanceLive(Box::new(live))),
+            None => Err(ServiceError::Internal(format!(
+                "certificate {} could not be recorded: its serial or nonce is already taken",
+                record.serial
+            ))),
+        }
+    }
+
+    /// The live instance of a computation (computation id and policy hash) at `now_ms`, if
+    /// any: its unended, unrevoked, unexpired certificate.
+    ///
+    /// # Errors
+    /// [`ServiceError::Database`].
+    pub async fn live_instance(
+        &self,
+        computation_id: &str,
+        policy_hash: &str,
+        now_ms: i64,
+    ) -> Result<Option<CertificateRecord>, ServiceError> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            certificate_columns!(),
+            " FROM certificates WHERE computation_id = $1 AND policy_hash = $2 \
+             AND ended_at IS NULL AND revoked_at IS NULL AND not_after >= $3"
+        ))
+        .bind(computation_id)
+        .bind(policy_hash)
+        .bind(now_ms)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Marks the instance of certificate `serial` ended at `now_ms` for `reason`, unless it
+    /// has ended already (sending an end twice changes nothing). Returns the certificate as
+    /// recorded afterwards, or `None` if no certificate has this serial.
+    ///
+    /// # Errors
+    /// [`ServiceError::Database`].
+    pub async fn end_instance(
+        &self,
+        serial: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<Option<CertificateRecord>, ServiceError> {
+        {
+            let _turn = self.write_turn().await;
+            sqlx::query(
+                "UPDATE certificates SET ended_at = $1, end_reason = $2 WHERE serial = $3 AND ended_at IS NULL",
+            )
+            .bind(now_ms)
+            .bind(reason)
+            .bind(serial)
+            .execute(&self.pool)
+            .await?;
+        }
+        self.certificate(serial).await
     }
 
     /// The certificate with `serial`, if issued.
@@ -584,11 +697,11 @@ impl Database {
         &self,
         serial: &str,
     ) -> Result<Option<CertificateRecord>, ServiceError> {
-        Ok(sqlx::query_as(
-            "SELECT serial, nonce, platform, platform_kind, measurement, policy_hash, computation_id, \
-             tls_key_sha256, not_before, not_after, certificate_pem, issued_at, revoked_at, revocation_reason \
-             FROM certificates WHERE serial = $1",
-        )
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            certificate_columns!(),
+            " FROM certificates WHERE serial = $1"
+        ))
         .bind(serial)
         .fetch_optional(&self.pool)
         .await?)

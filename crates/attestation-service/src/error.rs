@@ -5,7 +5,8 @@
 //! - **Refusals** are the caller's fault: a body that is too large, not JSON or not the right
 //!   shape; a bad CSR; evidence that does not verify; an unknown or revoked platform; a
 //!   measurement not allowed; a nonce that is unknown, used or expired; evidence and CSR that
-//!   disagree; an unknown certificate serial. Each becomes a **4xx** response whose JSON body
+//!   disagree; a computation that already has a live instance; an end statement that does not
+//!   verify; an unknown certificate serial. Each becomes a **4xx** response whose JSON body
 //!   names a stable `code` and a `message` saying exactly what was wrong. Telling the caller is
 //!   safe: everything in the message is about the caller's own input or about public facts
 //!   (which measurements are allowed is published in the policy anyway). Each is written to the
@@ -22,7 +23,9 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use covenant_attest::wire::{ErrorBody, ErrorDetail};
-use covenant_attest::{BindingError, CsrError, Digest, EvidenceError, Measurement};
+use covenant_attest::{
+    BindingError, CsrError, Digest, EvidenceError, InstanceEndError, Measurement,
+};
 
 /// Everything that can go wrong in the service.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +78,30 @@ pub enum ServiceError {
     /// Evidence and CSR disagree.
     #[error(transparent)]
     Binding(#[from] BindingError),
+    /// The computation (computation id and policy hash) already has a live attested
+    /// instance: a second would fork it.
+    #[error(
+        "computation {computation_id:?} with policy hash {policy_hash} already has a live \
+         attested instance (certificate {serial}, valid until {not_after}); a second instance \
+         would fork the computation, so none is certified. It is freed when that instance's \
+         runtime reports its end (its computation closed or its host stopped it), when its \
+         certificate expires, or when the service's operator, having checked that its worker \
+         is gone, revokes it: `covenant attestation-service revoke --certificate {serial} \
+         --reason ...`"
+    )]
+    InstanceAlreadyLive {
+        /// The computation id.
+        computation_id: String,
+        /// The policy hash, hex.
+        policy_hash: String,
+        /// The live instance's certificate serial.
+        serial: String,
+        /// When that certificate expires, RFC 3339.
+        not_after: String,
+    },
+    /// An end statement was refused.
+    #[error(transparent)]
+    InstanceEnd(#[from] InstanceEndError),
     /// Too many nonces are outstanding.
     #[error("too many outstanding nonces; try again later")]
     TooManyNonces,
@@ -121,6 +148,8 @@ impl ServiceError {
             E::MalformedRequest(_) | E::Csr(_) | E::Binding(_) | E::InvalidInput(_) => {
                 StatusCode::BAD_REQUEST
             }
+            E::InstanceEnd(InstanceEndError::BadSignature { .. }) => StatusCode::FORBIDDEN,
+            E::InstanceEnd(_) => StatusCode::BAD_REQUEST,
             E::Evidence(EvidenceError::Malformed(_) | EvidenceError::UnsupportedFormat(_)) => {
                 StatusCode::BAD_REQUEST
             }
@@ -130,7 +159,7 @@ impl ServiceError {
             | E::MeasurementNotAllowed { .. }
             | E::UnknownNonce
             | E::NonceExpired => StatusCode::FORBIDDEN,
-            E::NonceAlreadyUsed => StatusCode::CONFLICT,
+            E::NonceAlreadyUsed | E::InstanceAlreadyLive { .. } => StatusCode::CONFLICT,
             E::UnknownCertificate(_) | E::NotFound(_) => StatusCode::NOT_FOUND,
             E::TooManyNonces => StatusCode::SERVICE_UNAVAILABLE,
             E::Database(_) | E::Migration(_) | E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -164,6 +193,10 @@ impl ServiceError {
             E::Binding(BindingError::PolicyHashMismatch { .. }) => "policy-hash-mismatch",
             E::Binding(BindingError::ComputationIdMismatch { .. }) => "computation-id-mismatch",
             E::Binding(_) => "binding-mismatch",
+            E::InstanceAlreadyLive { .. } => "instance-already-live",
+            E::InstanceEnd(InstanceEndError::BadSignature { .. }) => "end-statement-bad-signature",
+            E::InstanceEnd(InstanceEndError::Mismatch { .. }) => "end-statement-mismatch",
+            E::InstanceEnd(_) => "end-statement-malformed",
             E::TooManyNonces => "too-many-nonces",
             E::UnknownCertificate(_) => "unknown-certificate",
             E::NotFound(_) => "not-found",

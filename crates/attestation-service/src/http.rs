@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `POST /v1/nonces` | none | [`NonceResponse`] |
 //! | `POST /v1/attestations` | [`AttestationRequest`] | [`AttestationResponse`] |
+//! | `POST /v1/instance-ends` | [`InstanceEndRequest`] | [`InstanceEndResponse`] |
 //! | `GET /v1/certificates/{serial}` | none | [`CertificateStatus`] |
 //! | `GET /v1/ca-certificate` | none | the CA certificate, PEM |
 //!
@@ -13,11 +14,14 @@
 //!
 //! Authorisation: none of these endpoints needs the caller to be anyone in particular. Nonces
 //! and certificate status are public; an attestation is authorised by the evidence itself (an
-//! enrolled platform's signature). Administration is not on the HTTP API at all: it is done
+//! enrolled platform's signature), and the end of an instance by its end statement (signed
+//! with the instance's attested key). Administration is not on the HTTP API at all: it is done
 //! with the `covenant attestation-service` commands on the service's directory.
 //!
 //! [`NonceResponse`]: covenant_attest::wire::NonceResponse
 //! [`AttestationResponse`]: covenant_attest::wire::AttestationResponse
+//! [`InstanceEndRequest`]: covenant_attest::wire::InstanceEndRequest
+//! [`InstanceEndResponse`]: covenant_attest::wire::InstanceEndResponse
 //! [`CertificateStatus`]: covenant_attest::wire::CertificateStatus
 
 use std::sync::Arc;
@@ -28,7 +32,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use covenant_attest::wire::AttestationRequest;
+use covenant_attest::wire::{AttestationRequest, InstanceEndRequest};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 
 use crate::service::AuditNote;
@@ -42,11 +46,18 @@ pub const MAX_ATTESTATION_BODY_BYTES: usize = 16 * 1024;
 /// The largest body accepted by endpoints that take none (`POST /v1/nonces`), in bytes.
 pub const MAX_EMPTY_BODY_BYTES: usize = 1024;
 
+/// The largest `POST /v1/instance-ends` body accepted, in bytes: the end statement (at most
+/// [`covenant_attest::instance::MAX_INSTANCE_END_BYTES`]) in a JSON object, with room to
+/// spare. Stops a caller from making the service buffer large bodies on an endpoint anyone
+/// may call.
+pub const MAX_INSTANCE_END_BODY_BYTES: usize = 8 * 1024;
+
 /// The router for `service`.
 pub fn router(service: Arc<AttestationService>) -> Router {
     Router::new()
         .route("/v1/nonces", post(nonce))
         .route("/v1/attestations", post(attest))
+        .route("/v1/instance-ends", post(end_instance))
         .route("/v1/certificates/{serial}", get(certificate_status))
         .route("/v1/ca-certificate", get(ca_certificate))
         .fallback(not_found)
@@ -93,6 +104,21 @@ async fn attest(State(service): State<Arc<AttestationService>>, body: Body) -> R
                 ))
             })?;
             service.attest(&request).await
+        })
+        .await;
+    respond(result)
+}
+
+async fn end_instance(State(service): State<Arc<AttestationService>>, body: Body) -> Response {
+    let result = service
+        .audited("end-instance", async {
+            let bytes = read_body(body, MAX_INSTANCE_END_BODY_BYTES).await?;
+            let request: InstanceEndRequest = serde_json::from_slice(&bytes).map_err(|e| {
+                ServiceError::MalformedRequest(format!(
+                    "the body is not an instance end request: {e}"
+                ))
+            })?;
+            service.end_instance(&request).await
         })
         .await;
     respond(result)

@@ -7,7 +7,8 @@
 //!
 //! - [`dir`]: the service directory (`ca.crt`, `ca.key`, the SQLite database);
 //! - [`db`]: the database, SQLite or PostgreSQL through one query set, with migrations;
-//! - [`service`]: the logic — nonces, evidence checks, issuance, status — and the audit log;
+//! - [`service`]: the logic — nonces, evidence checks, issuance (one live instance per
+//!   computation), the end of instances, status — and the audit log;
 //! - [`admin`]: enrolment, reference values, revocation;
 //! - [`http`]: the JSON API and its body limits; [`serve()`]: plain HTTP or HTTPS;
 //! - [`client`]: a client for the API;

@@ -1,14 +1,17 @@
 //! The service's logic, independent of HTTP: issue nonces, check evidence and issue attested
-//! certificates, report certificate status. Every call is written to the audit log with its
-//! outcome by [`AttestationService::audited`].
+//! certificates (at most one live instance per computation), record the end of instances,
+//! report certificate status. Every call is written to the audit log with its outcome by
+//! [`AttestationService::audited`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use covenant_attest::ca::bind;
+use covenant_attest::instance::{unverified_instance_end, verify_instance_end};
 use covenant_attest::pem::csr_from_pem;
 use covenant_attest::wire::{
-    AttestationRequest, AttestationResponse, CertificateState, CertificateStatus, NonceResponse,
+    AttestationRequest, AttestationResponse, CertificateState, CertificateStatus,
+    InstanceEndRequest, InstanceEndResponse, NonceResponse,
 };
 use covenant_attest::{
     CertificateAuthority, CheckedCsr, CsrError, Nonce, PlatformEnrolment, PlatformKind,
@@ -18,7 +21,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::ServiceError;
-use crate::db::{CertificateRecord, Database, NonceOutcome};
+use crate::db::{CertificateRecord, Database, NonceOutcome, Recorded};
 
 /// How long a nonce stays usable by default: five minutes, enough for a worker to start, make
 /// its key and sign evidence; short enough that a leaked nonce is soon worthless.
@@ -205,7 +208,10 @@ impl AttestationService {
     /// verifies for that platform; the nonce it binds is consumed now (unknown, used and
     /// expired nonces are refused; a nonce whose evidence verified is used up even if a later
     /// check fails); the measurement is allowed for the platform; evidence and CSR agree on TLS
-    /// key, policy hash and computation id. Only then is a certificate signed and recorded.
+    /// key, policy hash and computation id; the computation (its id and policy hash) has no
+    /// live instance. Only then is a certificate signed and recorded — and the recording
+    /// itself refuses a second live instance of the computation, so that two concurrent
+    /// attestations cannot both pass ([`Database::insert_certificate`]).
     ///
     /// # Errors
     /// The [`ServiceError`] refusal naming the first failed check, or an internal error.
@@ -270,6 +276,14 @@ impl AttestationService {
             });
         }
         let bound = bind(&verified, &csr)?;
+        let policy_hash = claims.policy_hash.to_hex();
+        if let Some(live) = self
+            .db
+            .live_instance(&claims.computation_id, &policy_hash, unix_ms(now))
+            .await?
+        {
+            return Err(instance_already_live(&live)?);
+        }
         let issued = self
             .ca
             .issue_attested(&bound, now, self.config.certificate_lifetime)
@@ -280,7 +294,7 @@ impl AttestationService {
             platform: platform.name.clone(),
             platform_kind: kind.as_str().to_owned(),
             measurement: claims.measurement.to_hex(),
-            policy_hash: claims.policy_hash.to_hex(),
+            policy_hash,
             computation_id: claims.computation_id.clone(),
             tls_key_sha256: bound.tls_public_key_sha256().to_hex(),
             not_before: unix_ms(issued.not_before),
@@ -289,8 +303,14 @@ impl AttestationService {
             issued_at: unix_ms(now),
             revoked_at: None,
             revocation_reason: None,
+            ended_at: None,
+            end_reason: None,
         };
-        self.db.insert_certificate(&record).await?;
+        if let Recorded::InstanceLive(live) =
+            self.db.insert_certificate(&record, unix_ms(now)).await?
+        {
+            return Err(instance_already_live(&live)?);
+        }
         let response = AttestationResponse {
             serial: issued.serial.clone(),
             certificate_chain: vec![issued.pem, self.ca.certificate_pem()],
@@ -350,6 +370,8 @@ impl AttestationService {
             not_after: rfc3339_ms(record.not_after)?,
             revoked_at: record.revoked_at.map(rfc3339_ms).transpose()?,
             revocation_reason: record.revocation_reason,
+            ended_at: record.ended_at.map(rfc3339_ms).transpose()?,
+            end_reason: record.end_reason,
         };
         let note = AuditNote {
             detail: format!("certificate {} is {status:?}", record.serial),
@@ -357,4 +379,87 @@ impl AttestationService {
         };
         Ok((response, note))
     }
+
+    /// Records the end of an instance from its runtime's end statement (not audited; see
+    /// [`AttestationService::audited`]), so that its computation can be attested again.
+    ///
+    /// The statement names its certificate by serial; the service checks it against the
+    /// certificate **it issued** under that serial ([`verify_instance_end`]): the signature
+    /// with that certificate's key (which only the attested runtime holds, so the host that
+    /// relays the statement cannot make one), and the serial, computation id and policy hash.
+    /// Sending it again, or for a certificate that expired or was revoked since, is harmless:
+    /// the first end recorded stays.
+    ///
+    /// # Errors
+    /// [`ServiceError::InstanceEnd`] (malformed, bad signature, mismatch);
+    /// [`ServiceError::UnknownCertificate`]; [`ServiceError::Database`].
+    pub async fn end_instance(
+        &self,
+        request: &InstanceEndRequest,
+    ) -> Result<(InstanceEndResponse, AuditNote), ServiceError> {
+        let claimed = unverified_instance_end(&request.statement)?;
+        let shown: String = claimed.serial.chars().take(64).collect();
+        if claimed.serial.len() > 64 || !claimed.serial.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ServiceError::UnknownCertificate(shown));
+        }
+        let record = self
+            .db
+            .certificate(&claimed.serial.to_ascii_lowercase())
+            .await?
+            .ok_or(ServiceError::UnknownCertificate(shown))?;
+        let certificate_der = covenant_attest::pem::certificate_from_pem(
+            record.certificate_pem.as_bytes(),
+            "certificate",
+        )
+        .map_err(|e| {
+            ServiceError::Internal(format!(
+                "certificate {} in the database: {e}",
+                record.serial
+            ))
+        })?;
+        let statement = verify_instance_end(&request.statement, &certificate_der)?;
+        let said_at = rfc3339_ms(statement.ended_at_ms)
+            .unwrap_or_else(|_| format!("{} (Unix ms)", statement.ended_at_ms));
+        let reason = format!(
+            "{}: reported by the runtime, which says it ended at {said_at}",
+            statement.reason
+        );
+        let now = unix_ms(OffsetDateTime::now_utc());
+        let ended = self
+            .db
+            .end_instance(&record.serial, &reason, now)
+            .await?
+            .ok_or_else(|| ServiceError::Internal("the ended certificate vanished".into()))?;
+        let ended_at = ended.ended_at.unwrap_or(now);
+        let end_reason = ended.end_reason.unwrap_or(reason);
+        let response = InstanceEndResponse {
+            serial: ended.serial.clone(),
+            computation_id: ended.computation_id,
+            policy_hash: ended.policy_hash,
+            ended_at: rfc3339_ms(ended_at)?,
+            end_reason,
+        };
+        let note = AuditNote {
+            detail: format!(
+                "instance {} of computation {:?} (policy {}) ended at {}: {}",
+                response.serial,
+                response.computation_id,
+                response.policy_hash,
+                response.ended_at,
+                response.end_reason
+            ),
+            serial: Some(ended.serial),
+        };
+        Ok((response, note))
+    }
+}
+
+/// The refusal of a second instance of `live`'s computation.
+fn instance_already_live(live: &CertificateRecord) -> Result<ServiceError, ServiceError> {
+    Ok(ServiceError::InstanceAlreadyLive {
+        computation_id: live.computation_id.clone(),
+        policy_hash: live.policy_hash.clone(),
+        serial: live.serial.clone(),
+        not_after: rfc3339_ms(live.not_after)?,
+    })
 }

@@ -4,9 +4,11 @@
 //! policy), reaching the host, verifying the runtime in the TLS handshake, the runtime
 //! accepting our certificate, the runtime accepting the request, and the transfer itself.
 //! Callers pick their reaction (the CLI its exit code) by variant: [`ClientError::Attestation`]
-//! means "this is not the runtime the policy names", [`ClientError::Refused`] "the runtime
-//! said no, by this rule", [`ClientError::PolicyRefuses`] "the runtime would say no by this
-//! rule, so nothing was sent", everything else an operational failure.
+//! means "this is not the runtime the policy names", [`ClientError::InstanceChanged`] "this is
+//! a runtime the policy names, but another instance than the one spoken to before",
+//! [`ClientError::Refused`] "the runtime said no, by this rule", [`ClientError::PolicyRefuses`]
+//! "the runtime would say no by this rule, so nothing was sent", everything else an
+//! operational failure.
 
 use std::path::PathBuf;
 
@@ -82,6 +84,40 @@ pub enum ClientError {
         host: String,
         /// Why the certificate was refused.
         reason: AttestationFailure,
+    },
+    /// The runtime is attested for this policy, but it is another instance of the computation
+    /// than the one this client keeps to (another attested key). No request was sent to it.
+    #[error(
+        "the runtime at {host} is another instance of this computation than the one you spoke \
+         to before: its attested key's fingerprint is {found}, not {expected}; no request was \
+         sent to it. Two instances of one computation are a fork: a host that runs both can \
+         split the principals between them, or send your retry to a runtime that never saw \
+         your upload. If the change is expected (every principal closed the computation and it \
+         was started again, or its worker died and the attestation service's operator ended \
+         it), check with the other principals, then accept the new instance \
+         (`covenant client --accept-new-instance`)"
+    )]
+    InstanceChanged {
+        /// The address connected to.
+        host: String,
+        /// The fingerprint of the instance this client keeps to, hex.
+        expected: String,
+        /// The fingerprint of the runtime reached, hex.
+        found: String,
+    },
+    /// The file that keeps the instance a principal spoke to ([`crate::InstancePin`]) cannot
+    /// be used.
+    #[error(
+        "the instance file {} cannot be used: {reason}; it is where `covenant client` keeps the \
+         instance you first spoke to. Remove it only if you are sure this policy's computation \
+         has had no other instance: the next connection then pins the one it reaches",
+        path.display()
+    )]
+    InstancePin {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
     },
     /// The runtime refused our client certificate in the handshake (it names no principal of
     /// the computation it serves).

@@ -15,6 +15,15 @@
 //! it is sent ([`ClientError::PolicyRefuses`]); a refusal the runtime sends part-way through an
 //! upload is read and returned as such ([`ClientError::Refused`]), not as a lost connection.
 //!
+//! A client keeps to one **instance** of the computation: the attested runtime it first
+//! completed a handshake with, named by the fingerprint of its attested key
+//! ([`covenant_attest::instance_fingerprint`]). If the connection is lost and the host then
+//! routes the client to another instance (a second runtime attested for the same policy: a
+//! fork, or a restart), the client refuses it before sending a request
+//! ([`ClientError::InstanceChanged`]). [`Client::connect_to_instance`] carries the instance
+//! over from an earlier session, and [`InstancePin`] keeps it in a small file beside the
+//! policy, as `covenant client` does.
+//!
 //! What it does not do: print anything, retry a refused request, or verify receipts (use
 //! [`covenant_runtime::verify_receipt`] with the same policy).
 #![forbid(unsafe_code)]
@@ -22,6 +31,7 @@
 
 mod body;
 mod error;
+mod instance;
 mod progress;
 
 use std::error::Error as _;
@@ -29,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use covenant_attest::{AttestedCertificateError, AttestedServerVerifier};
+use covenant_attest::{AttestedCertificateError, AttestedServerVerifier, Digest};
 use covenant_policy::ValidPolicy;
 use http_body_util::{BodyExt as _, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -46,6 +56,10 @@ use tokio::sync::mpsc;
 
 pub use covenant_runtime::{Agreement, InputStatus, RunRecord, State, Status};
 pub use error::{AttestationFailure, ClientError};
+pub use instance::{
+    INSTANCE_PIN_FORMAT, INSTANCE_PIN_SUFFIX, InstancePin, MAX_INSTANCE_PIN_BYTES, PinChange,
+    PinnedInstance,
+};
 pub use progress::{NoProgress, Progress};
 
 use body::{ClientBody, UploadChunk};
@@ -256,7 +270,7 @@ impl Drop for Connection {
 ///
 /// Calls take `&mut self`: one request at a time. If the connection is lost (or ends after an
 /// upload the runtime refused part-way), the next call reconnects, verifying the runtime
-/// again.
+/// again — and that it is the same instance ([`ClientError::InstanceChanged`] otherwise).
 pub struct Client {
     host: String,
     server_name: ServerName<'static>,
@@ -268,6 +282,10 @@ pub struct Client {
     policy: ValidPolicy,
     /// The principal the policy names for our certificate.
     principal: String,
+    /// The instance this client keeps to: the one it was told to expect, or else the first
+    /// it completed a handshake with. Every connection, reconnections included, must be to
+    /// it.
+    instance: Option<Digest>,
 }
 
 impl std::fmt::Debug for Client {
@@ -296,6 +314,24 @@ impl Client {
         policy: &ValidPolicy,
         identity: &Identity,
         host: &str,
+    ) -> Result<Client, ClientError> {
+        Self::connect_to_instance(policy, identity, host, None).await
+    }
+
+    /// Connects as [`Client::connect`] does, to the instance `instance` (the fingerprint of
+    /// its attested key, [`Client::instance`] of an earlier session, or
+    /// [`InstancePin::instance`]): another instance of the computation is refused right after
+    /// the handshake, before any request is sent. With `None`, the first instance reached is
+    /// the one the client keeps to.
+    ///
+    /// # Errors
+    /// As [`Client::connect`]; [`ClientError::InstanceChanged`] if the runtime is another
+    /// instance than `instance`.
+    pub async fn connect_to_instance(
+        policy: &ValidPolicy,
+        identity: &Identity,
+        host: &str,
+        instance: Option<Digest>,
     ) -> Result<Client, ClientError> {
         let principal = policy
             .principal_with_certificate(identity.certificate_der())
@@ -327,9 +363,20 @@ impl Client {
             connection: None,
             policy: policy.clone(),
             principal,
+            instance,
         };
-        client.connection = Some(client.open().await?);
+        let (connection, instance) = client.open().await?;
+        client.connection = Some(connection);
+        client.instance = Some(instance);
         Ok(client)
+    }
+
+    /// The instance this client keeps to: the fingerprint of the attested key of the runtime
+    /// it is connected to (SHA-256 of its certificate's SubjectPublicKeyInfo). Receipts name
+    /// it too (`instance`).
+    #[must_use]
+    pub fn instance(&self) -> Option<Digest> {
+        self.instance
     }
 
     /// The host address this client connects to.
@@ -338,8 +385,10 @@ impl Client {
         &self.host
     }
 
-    /// TCP and the verified TLS handshake, then the HTTP/1.1 handshake.
-    async fn open(&self) -> Result<Connection, ClientError> {
+    /// TCP and the verified TLS handshake, then the check that the runtime is the instance
+    /// this client keeps to (if it keeps to one yet), then the HTTP/1.1 handshake. Returns the
+    /// connection and the instance.
+    async fn open(&self) -> Result<(Connection, Digest), ClientError> {
         let handshake = async {
             let tcp =
                 TcpStream::connect(&self.host)
@@ -364,7 +413,26 @@ impl Client {
                     format!("no TLS session within {} s", CONNECT_TIMEOUT.as_secs()),
                 ),
             })??;
-        tracing::debug!(host = %self.host, computation = %self.computation, "runtime attested");
+        let found = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .ok_or_else(|| ClientError::Protocol("the runtime sent no certificate".into()))
+            .and_then(|leaf| {
+                covenant_attest::instance_fingerprint(leaf)
+                    .map_err(|e| ClientError::Protocol(format!("the runtime's certificate: {e}")))
+            })?;
+        if let Some(expected) = self.instance
+            && expected != found
+        {
+            return Err(ClientError::InstanceChanged {
+                host: self.host.clone(),
+                expected: expected.to_hex(),
+                found: found.to_hex(),
+            });
+        }
+        tracing::debug!(host = %self.host, computation = %self.computation, instance = %found, "runtime attested");
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .map_err(|e| ClientError::Protocol(format!("HTTP/1.1 handshake: {e}")))?;
@@ -373,11 +441,14 @@ impl Client {
                 tracing::debug!(error = %e, "connection to the runtime ended");
             }
         });
-        Ok(Connection {
-            sender,
-            driver,
-            answered: false,
-        })
+        Ok((
+            Connection {
+                sender,
+                driver,
+                answered: false,
+            },
+            found,
+        ))
     }
 
     /// Classifies a failed TLS handshake: the verifier's refusal, another TLS failure, or a
@@ -420,7 +491,7 @@ impl Client {
         if !usable {
             self.connection = None;
             tracing::debug!(host = %self.host, "reconnecting to the runtime");
-            let connection = self.open().await?;
+            let (connection, _) = self.open().await?;
             self.connection = Some(connection);
         }
         self.connection

@@ -10,7 +10,8 @@
 //! The host is untrusted: the worker treats every message as hostile input (it parses, checks
 //! and bounds it), and nothing the host sends can reach the computation's data — it can only
 //! hand over ciphertext connections, a nonce, and the attestation service's answer, which the
-//! worker checks against its own key.
+//! worker checks against its own key. What the worker sends the host is public: its identity,
+//! its attestation request, and at its end a statement signed with its attested key.
 
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
@@ -52,6 +53,14 @@ pub enum WorkerMessage {
     Serving {
         /// When its attested certificate expires, RFC 3339.
         not_after: String,
+    },
+    /// The instance's end statement (a compact JWS signed with its attested key, naming its
+    /// computation, policy hash and certificate serial), for the host to post to the
+    /// attestation service (`POST /v1/instance-ends`), which then lets the computation be
+    /// attested again. Sent just before `closed`, or on `shutdown`; the host cannot forge one.
+    InstanceEnded {
+        /// The statement (`covenant_attest::instance`).
+        statement: String,
     },
     /// Every principal closed the computation; its data is gone and the worker exits.
     Closed,

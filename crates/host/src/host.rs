@@ -44,6 +44,13 @@ pub const MAX_RELAYED_CONNECTIONS: usize = 4096;
 /// moves in few system calls.
 pub const RELAY_BUFFER_BYTES: usize = 256 << 10;
 
+/// Connections relayed to one computation's worker at once; beyond it, a new connection for
+/// that computation is closed at once. Without it, a flood aimed at one computation would take
+/// every one of the [`MAX_RELAYED_CONNECTIONS`] and starve the others. The worker bounds what
+/// it serves itself (`covenant_runtime::api::MAX_CONNECTIONS`, 512); this is twice that, so
+/// that the host is never the tighter bound for a computation's genuine principals.
+pub const MAX_CONNECTIONS_PER_COMPUTATION: usize = 1024;
+
 /// The longest line of a worker's log the host forwards; longer lines are cut. Bounds what a
 /// worker (trusted, but possibly failing) can make the host buffer.
 const MAX_LOG_LINE_BYTES: usize = 8 << 10;
@@ -130,6 +137,8 @@ pub struct WorkerInfo {
 struct Worker {
     info: Mutex<WorkerInfo>,
     control: Arc<ControlSocket>,
+    /// [`MAX_CONNECTIONS_PER_COMPUTATION`] permits, one per connection relayed to it.
+    connections: Arc<Semaphore>,
 }
 
 type Routes = Arc<Mutex<HashMap<String, Arc<Worker>>>>;
@@ -177,7 +186,7 @@ impl Host {
                     address: config.listen,
                     source,
                 })?;
-        let (events_tx, events) = mpsc::unbounded_channel();
+        let (events_tx, mut events) = mpsc::unbounded_channel();
         let config = Arc::new(config);
         let mut starting = tokio::task::JoinSet::new();
         for (id, path, policy) in policies {
@@ -212,6 +221,17 @@ impl Host {
         if let Some(error) = failure {
             for worker in routes.values() {
                 let _ = worker.control.send(&HostMessage::Shutdown, None);
+            }
+            // Wait for them to end, so that each one's end statement reaches the attestation
+            // service (which frees its computation) before the caller exits.
+            drop(events_tx);
+            for _ in 0..routes.len() {
+                if !matches!(
+                    tokio::time::timeout(WORKER_STOP_TIMEOUT, events.recv()).await,
+                    Ok(Some(_))
+                ) {
+                    break;
+                }
             }
             return Err(error);
         }
@@ -358,6 +378,18 @@ async fn start_worker(
         .arg(&config.platform_certificate)
         .arg("--platform-key")
         .arg(&config.platform_key)
+        // The seccomp filter to install: the worker hardens before it parses the policy, and
+        // refuses to serve if this is not the policy's strategy.
+        .arg("--strategy")
+        .arg(policy.policy().execution.strategy.as_str())
+        // Nothing of the host's environment but what the worker takes: no `LD_PRELOAD` and
+        // friends, no secrets of the host in the trusted runtime.
+        .env_clear()
+        .envs(
+            crate::worker::WORKER_ENVIRONMENT
+                .iter()
+                .filter_map(|name| std::env::var_os(name).map(|value| (name, value))),
+        )
         .stdin(Stdio::from(worker_end))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -415,30 +447,44 @@ async fn start_worker(
             state: WorkerState::Serving,
         }),
         control,
+        connections: Arc::new(Semaphore::new(MAX_CONNECTIONS_PER_COMPUTATION)),
     });
     let watched = Arc::clone(&worker);
     let computation = computation.to_owned();
     tokio::spawn(async move {
-        // The worker's last words, if it said any, then its exit.
+        // The worker's last words, if it said any, then its exit. Its end statement, if it
+        // sends one, goes to the attestation service as it arrives.
         let mut last = None;
+        let mut end = None;
         let status = loop {
             tokio::select! {
                 status = child.wait() => break status,
-                message = messages.recv(), if last.is_none() => match message {
-                    Some(Ok(WorkerMessage::Closed)) => last = Some(("every principal closed the computation".to_owned(), true)),
-                    Some(Ok(WorkerMessage::Failed { message })) => last = Some((message, false)),
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => last = Some((format!("control channel: {e}"), false)),
-                    None => last = Some((String::new(), false)),
-                },
+                message = messages.recv(), if last.is_none() => {
+                    last_words(message, &mut last, &mut end, &service, &computation).await;
+                }
             }
         };
+        // What the worker sent just before it exited may still be on its way from the
+        // reader thread, which sees the channel's end once it has read everything.
+        while last.is_none() || end.is_none() {
+            match tokio::time::timeout(WORKER_STOP_TIMEOUT, messages.recv()).await {
+                Ok(Some(message)) => {
+                    last_words(Some(message), &mut last, &mut end, &service, &computation).await;
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
         let exit = status
             .map(describe_exit)
             .unwrap_or_else(|e| format!("could not be waited for: {e}"));
         let (said, closed) = last.unwrap_or_default();
         let clean_exit = exit == "exited with status 0";
         let clean = clean_exit && (closed || said.is_empty());
+        let said = match end {
+            Some(end) if said.is_empty() => end,
+            Some(end) => format!("{said}; {end}"),
+            None => said,
+        };
         let reason = if said.is_empty() {
             exit
         } else {
@@ -458,6 +504,46 @@ async fn start_worker(
         let _ = events.send((computation, state));
     });
     Ok(worker)
+}
+
+/// Takes in one of a serving worker's messages: its last words (`closed`, `failed`, or the
+/// channel's end) into `last`, and its end statement, which is posted to the attestation
+/// service at once, into `end` as a sentence saying whether the service recorded it.
+async fn last_words(
+    message: Option<Result<WorkerMessage, String>>,
+    last: &mut Option<(String, bool)>,
+    end: &mut Option<String>,
+    service: &AttestationClient,
+    computation: &str,
+) {
+    match message {
+        Some(Ok(WorkerMessage::Closed)) => {
+            *last = Some(("every principal closed the computation".to_owned(), true));
+        }
+        Some(Ok(WorkerMessage::Failed { message })) => *last = Some((message, false)),
+        Some(Ok(WorkerMessage::InstanceEnded { statement })) if end.is_none() => {
+            *end = Some(match service.end_instance(&statement).await {
+                Ok(ended) => {
+                    tracing::info!(computation, serial = %ended.serial, "the attestation service recorded the instance's end");
+                    format!(
+                        "the attestation service recorded the end of instance {}",
+                        ended.serial
+                    )
+                }
+                Err(e) => {
+                    tracing::warn!(computation, error = %e, "the attestation service did not record the instance's end");
+                    format!(
+                        "the attestation service did not record the instance's end ({e}): the \
+                         computation cannot be attested again until its certificate expires or \
+                         the service's operator revokes it"
+                    )
+                }
+            });
+        }
+        Some(Ok(_)) => {}
+        Some(Err(e)) => *last = Some((format!("control channel: {e}"), false)),
+        None => *last = Some((String::new(), false)),
+    }
 }
 
 async fn attest(
@@ -593,6 +679,11 @@ async fn relay(mut tcp: TcpStream, routes: &Routes) -> Result<(), String> {
         return Err(format!("the worker for {name} has ended"));
     }
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| e.to_string())?;
+    let Ok(_permit) = Arc::clone(&worker.connections).try_acquire_owned() else {
+        return Err(format!(
+            "{name} already has {MAX_CONNECTIONS_PER_COMPUTATION} connections; closing this one"
+        ));
+    };
     let control = Arc::clone(&worker.control);
     // The send blocks if the worker's queue is full: off the async threads.
     tokio::task::spawn_blocking(move || {

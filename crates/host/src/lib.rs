@@ -21,6 +21,7 @@ pub mod sni;
 pub mod worker;
 
 pub use host::{
-    CLIENT_HELLO_TIMEOUT, Host, HostConfig, HostError, MAX_RELAYED_CONNECTIONS, RELAY_BUFFER_BYTES,
-    WORKER_START_TIMEOUT, WORKER_STOP_TIMEOUT, WorkerInfo, WorkerState, describe_exit,
+    CLIENT_HELLO_TIMEOUT, Host, HostConfig, HostError, MAX_CONNECTIONS_PER_COMPUTATION,
+    MAX_RELAYED_CONNECTIONS, RELAY_BUFFER_BYTES, WORKER_START_TIMEOUT, WORKER_STOP_TIMEOUT,
+    WorkerInfo, WorkerState, describe_exit,
 };

@@ -1,16 +1,23 @@
 //! The worker process: the trusted runtime of one computation.
 //!
 //! This is trusted code living in the host crate because it shares the control protocol with
-//! the host; it runs in its own process, started by the host as `covenant worker`. In order:
+//! the host; it runs in its own process, started by the host as `covenant worker`, with an
+//! empty environment but for [`WORKER_ENVIRONMENT`]. In order:
 //!
-//! 1. read the policy and the platform's certificate and key; validate the policy; measure
-//!    its own executable (the software platform's measurement);
+//! 1. read the bytes of the policy and of the platform's certificate and key (each bounded;
+//!    the key into a buffer zeroed on drop), and measure its own executable (the software
+//!    platform's measurement) — reading only, parsing nothing;
 //! 2. start the async runtime;
-//! 3. [`harden`](crate::hardening::harden) itself: rlimits, not dumpable, `no_new_privs`,
-//!    seccomp — before it reads one byte from the host;
-//! 4. attest through the host: say hello, take a nonce, make its TLS key and evidence, hand
-//!    the request over, check the certificate that comes back is for its key;
-//! 5. serve each client connection the host hands over (a socket carried in a control
+//! 3. [`harden`](crate::hardening::harden) itself for its strategy: rlimits, not dumpable,
+//!    `no_new_privs`, seccomp — before it parses any of those bytes or reads one byte from
+//!    the host;
+//! 4. parse and validate the policy (and refuse one whose strategy is not the one it was
+//!    hardened for), and the platform's certificate and key;
+//! 5. attest through the host: say hello, take a nonce, make its TLS key and evidence — and
+//!    drop the platform, zeroing its key, before the request leaves — then check the chain
+//!    that comes back is for its key, issued by the policy's attestation CA, and carries this
+//!    policy's hash, computation and an accepted measurement (its own);
+//! 6. serve each client connection the host hands over (a socket carried in a control
 //!    message), TLS ending here, until every principal has closed the computation, the host
 //!    says stop, or the host goes away.
 //!
@@ -21,14 +28,17 @@ use std::os::fd::{AsFd as _, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use covenant_attest::Digest;
-use covenant_attest::software::SoftwarePlatform;
-use covenant_attest::wire::{accept_attestation_response, prepare_attestation};
-use covenant_policy::ValidPolicy;
+use covenant_attest::instance::{EndReason, InstanceEndSigner};
+use covenant_attest::software::{SoftwarePlatform, read_platform_key_file};
+use covenant_attest::wire::{AttestationRequest, accept_attestation_response, prepare_attestation};
+use covenant_attest::{Digest, Measurement, PlatformKind, verify_attested_certificate};
 use covenant_policy::bounds::MAX_POLICY_BYTES;
+use covenant_policy::{Strategy, ValidPolicy};
 use covenant_runtime::api::{ApiServer, ServerIdentity};
 use covenant_runtime::{Computation, ReceiptSigner};
+use rustls_pki_types::CertificateDer;
 use tokio::sync::mpsc;
+use zeroize::Zeroizing;
 
 use crate::control::{ControlSocket, HostMessage, WorkerMessage};
 use crate::hardening::{self, Probe};
@@ -46,6 +56,15 @@ const CONTROL_QUEUE: usize = 64;
 /// closes, and exiting at once would cut it off. Bounds what an idle client can hold it up.
 pub const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// The environment variables the host passes a worker; it starts the worker with an empty
+/// environment plus these, if set. Only `RUST_LOG`, which filters what the worker logs (to
+/// the host's stderr, which the host reads anyway). Nothing else of the host's environment
+/// reaches the trusted runtime: not the dynamic loader's variables (`LD_PRELOAD`,
+/// `LD_LIBRARY_PATH`, `LD_AUDIT`), which would run the host's code inside it, nor glibc's
+/// (`GLIBC_TUNABLES`, `MALLOC_*`), nor the host's secrets. A worker started with anything
+/// else says so in its log, naming the variables, never their values.
+pub const WORKER_ENVIRONMENT: &[&str] = &["RUST_LOG"];
+
 /// What the worker is started with.
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -55,7 +74,12 @@ pub struct WorkerOptions {
     pub platform_certificate: PathBuf,
     /// The software platform's key (PEM, PKCS#8).
     pub platform_key: PathBuf,
-    /// A forbidden thing to try right after hardening (tests of the filter).
+    /// The execution strategy whose seccomp filter the worker installs. It must be the
+    /// policy's: the worker hardens before it parses the policy, and refuses to serve if
+    /// they differ.
+    pub strategy: Strategy,
+    /// A forbidden thing to try right after hardening, before anything is parsed (tests of
+    /// the filter).
     pub probe: Option<Probe>,
 }
 
@@ -90,13 +114,14 @@ pub fn run(options: &WorkerOptions) -> Result<(), WorkerError> {
         .try_clone_to_owned()
         .map_err(|e| WorkerError::Setup(format!("taking the control socket: {e}")))?;
     let control = Arc::new(ControlSocket::from_fd(control));
-    // 1. Everything from the file system, before hardening.
-    let (policy, platform) = match load(options) {
-        Ok(loaded) => loaded,
-        Err(error) => {
-            report_failure(&control, &error);
-            return Err(error);
-        }
+    let failed = |error: WorkerError| {
+        report_failure(&control, &error);
+        Err(error)
+    };
+    // 1. The bytes of everything from the file system, before hardening; nothing parsed.
+    let files = match StartupFiles::read(options) {
+        Ok(files) => files,
+        Err(error) => return failed(error),
     };
     // 2. The async runtime, whose threads the filter then covers too.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -106,12 +131,13 @@ pub fn run(options: &WorkerOptions) -> Result<(), WorkerError> {
         .build()
         .map_err(|e| WorkerError::Setup(format!("starting the async runtime: {e}")))?;
     // 3. Hardening.
-    if let Err(e) = hardening::harden() {
-        let error = WorkerError::from(e);
-        report_failure(&control, &error);
-        return Err(error);
+    if let Err(e) = hardening::harden(options.strategy) {
+        return failed(WorkerError::from(e));
     }
-    tracing::info!("hardened: rlimits, not dumpable, no_new_privs, seccomp allow-list");
+    tracing::info!(
+        strategy = options.strategy.as_str(),
+        "hardened: rlimits, not dumpable, no_new_privs, seccomp allow-list"
+    );
     if let Some(probe) = options.probe {
         // For tests: a probe that should kill the process returns only if the filter failed.
         let result = hardening::probe(probe);
@@ -120,7 +146,13 @@ pub fn run(options: &WorkerOptions) -> Result<(), WorkerError> {
             return Err(WorkerError::ProbeSucceeded(probe));
         }
     }
-    let result = runtime.block_on(serve(Arc::clone(&control), policy, &platform));
+    warn_of_unexpected_environment();
+    // 4. Parsing, hardened.
+    let (policy, platform) = match files.parse(options.strategy) {
+        Ok(parsed) => parsed,
+        Err(error) => return failed(error),
+    };
+    let result = runtime.block_on(serve(Arc::clone(&control), policy, platform));
     if let Err(e) = &result {
         report_failure(&control, e);
     }
@@ -129,35 +161,97 @@ pub fn run(options: &WorkerOptions) -> Result<(), WorkerError> {
     result
 }
 
-fn load(options: &WorkerOptions) -> Result<(ValidPolicy, SoftwarePlatform), WorkerError> {
-    use std::io::Read as _;
-    let unreadable = |e: std::io::Error| {
-        WorkerError::Setup(format!(
-            "reading the policy {}: {e}",
-            options.policy.display()
-        ))
-    };
-    // Bounded: the path comes from the (untrusted) host.
-    let mut bytes = Vec::new();
-    std::fs::File::open(&options.policy)
-        .map_err(unreadable)?
-        .take(MAX_POLICY_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(unreadable)?;
-    if bytes.len() > MAX_POLICY_BYTES {
-        return Err(WorkerError::Setup(format!(
-            "the policy {} is larger than {MAX_POLICY_BYTES} bytes",
-            options.policy.display()
-        )));
+/// What the worker reads from the file system before it hardens: bytes only.
+struct StartupFiles {
+    policy: Vec<u8>,
+    platform_certificate: Vec<u8>,
+    /// Zeroed when dropped, which is right after it is parsed.
+    platform_key: Zeroizing<Vec<u8>>,
+    measurement: Measurement,
+}
+
+impl StartupFiles {
+    /// Reads each file within its bound (the paths come from the untrusted host) and measures
+    /// the executable. Parses nothing.
+    fn read(options: &WorkerOptions) -> Result<Self, WorkerError> {
+        use std::io::Read as _;
+        let unreadable = |e: std::io::Error| {
+            WorkerError::Setup(format!(
+                "reading the policy {}: {e}",
+                options.policy.display()
+            ))
+        };
+        let mut policy = Vec::new();
+        std::fs::File::open(&options.policy)
+            .map_err(unreadable)?
+            .take(MAX_POLICY_BYTES as u64 + 1)
+            .read_to_end(&mut policy)
+            .map_err(unreadable)?;
+        if policy.len() > MAX_POLICY_BYTES {
+            return Err(WorkerError::Setup(format!(
+                "the policy {} is larger than {MAX_POLICY_BYTES} bytes",
+                options.policy.display()
+            )));
+        }
+        let platform = |e: covenant_attest::AttestError| {
+            WorkerError::Setup(format!("the software platform: {e}"))
+        };
+        let platform_certificate =
+            covenant_attest::pem::read_pem_file(&options.platform_certificate).map_err(platform)?;
+        let platform_key = read_platform_key_file(&options.platform_key).map_err(platform)?;
+        let measurement =
+            covenant_attest::software::measure_current_executable().map_err(platform)?;
+        Ok(Self {
+            policy,
+            platform_certificate,
+            platform_key,
+            measurement,
+        })
     }
-    let policy = covenant_policy::parse(&bytes)
-        .map_err(|e| WorkerError::Setup(format!("the policy is not valid: {e}")))?;
-    let policy = covenant_policy::validate(&policy, time::OffsetDateTime::now_utc())
-        .map_err(|problems| WorkerError::Setup(format!("the policy is not valid: {problems}")))?;
-    let platform =
-        SoftwarePlatform::from_files(&options.platform_certificate, &options.platform_key)
-            .map_err(|e| WorkerError::Setup(format!("the software platform: {e}")))?;
-    Ok((policy, platform))
+
+    /// Parses and validates what was read, once hardened. Consumes the bytes: the key's are
+    /// zeroed on return, whatever happens.
+    fn parse(self, hardened_for: Strategy) -> Result<(ValidPolicy, SoftwarePlatform), WorkerError> {
+        let policy = covenant_policy::parse(&self.policy)
+            .map_err(|e| WorkerError::Setup(format!("the policy is not valid: {e}")))?;
+        let policy = covenant_policy::validate(&policy, time::OffsetDateTime::now_utc()).map_err(
+            |problems| WorkerError::Setup(format!("the policy is not valid: {problems}")),
+        )?;
+        let strategy = policy.policy().execution.strategy;
+        if strategy != hardened_for {
+            return Err(WorkerError::Setup(format!(
+                "this worker was hardened for the {} strategy, but the policy selects {}: start \
+                 it with `--strategy {}` (covenant serve does so itself)",
+                hardened_for.as_str(),
+                strategy.as_str(),
+                strategy.as_str()
+            )));
+        }
+        let platform = SoftwarePlatform::new(
+            &self.platform_certificate,
+            &self.platform_key,
+            self.measurement,
+        )
+        .map_err(|e| WorkerError::Setup(format!("the software platform: {e}")))?;
+        Ok((policy, platform))
+    }
+}
+
+/// Logs the names (never the values) of environment variables the host should not have
+/// passed (see [`WORKER_ENVIRONMENT`]). A loader variable has done its work by now; the
+/// line tells the operator their host leaks its environment into the trusted runtime.
+fn warn_of_unexpected_environment() {
+    let unexpected: Vec<String> = std::env::vars_os()
+        .map(|(name, _)| name.to_string_lossy().into_owned())
+        .filter(|name| !WORKER_ENVIRONMENT.contains(&name.as_str()))
+        .collect();
+    if !unexpected.is_empty() {
+        tracing::warn!(
+            "started with environment variables a worker does not take: {}; a host must start \
+             workers with an empty environment (covenant serve does)",
+            unexpected.join(", ")
+        );
+    }
 }
 
 fn report_failure(control: &ControlSocket, error: &WorkerError) {
@@ -169,13 +263,84 @@ fn report_failure(control: &ControlSocket, error: &WorkerError) {
     }
 }
 
+/// Makes the TLS key and the attestation request, then drops the platform, which zeroes its
+/// key: the request is sent, the host answers and the first client connects with no platform
+/// key in this process. Taking the platform by value makes that a property of the types: no
+/// code after this call can sign evidence.
+fn prepare_and_forget_the_platform(
+    platform: SoftwarePlatform,
+    policy_hash: Digest,
+    computation: &str,
+    nonce: covenant_attest::Nonce,
+) -> Result<(rcgen::KeyPair, AttestationRequest), WorkerError> {
+    let prepared = prepare_attestation(
+        &platform,
+        policy_hash,
+        computation,
+        std::slice::from_ref(&computation.to_owned()),
+        nonce,
+    );
+    drop(platform);
+    prepared.map_err(|e| WorkerError::Attestation(e.to_string()))
+}
+
+/// Checks the chain the host brought back before the worker serves with it: exactly the
+/// worker's certificate and the policy's attestation CA certificate; the certificate issued
+/// by that CA, valid now, for this policy's hash and computation, with a measurement the
+/// policy accepts — and it is this worker's own (software platform, its own measurement).
+/// What a client of this policy checks, checked first by the worker, so that it never serves
+/// with a certificate its clients would refuse, or one from a service the parties did not
+/// name.
+fn check_attested_chain(
+    policy: &ValidPolicy,
+    chain: &[CertificateDer<'static>],
+    own_measurement: Measurement,
+) -> Result<(), WorkerError> {
+    let refused = |what: String| {
+        WorkerError::Attestation(format!(
+            "{what}; the worker does not serve with it. Check that the attestation service \
+             the host uses (--attestation-service, or the policy's service) is the one whose \
+             CA certificate the policy names"
+        ))
+    };
+    let expected = covenant_runtime::expected_runtime(policy)
+        .map_err(|e| WorkerError::Setup(format!("the policy's attestation section: {e}")))?;
+    let [leaf, ca] = chain else {
+        return Err(refused(format!(
+            "the attestation response carries {} certificates, not the attested certificate \
+             and its CA's",
+            chain.len()
+        )));
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = verify_attested_certificate(&expected, leaf, now).map_err(|e| {
+        refused(format!(
+            "the certificate the attestation service issued is not one this policy's clients \
+             accept: {e}"
+        ))
+    })?;
+    if ca.as_ref() != expected.ca_certificate_der.as_slice() {
+        return Err(refused(
+            "the chain does not end at the attestation CA certificate the policy names".into(),
+        ));
+    }
+    if claims.platform != PlatformKind::Software || claims.measurement != own_measurement {
+        return Err(refused(format!(
+            "the certificate names platform {} and measurement {}, not this worker's (software, \
+             {})",
+            claims.platform, claims.measurement, own_measurement
+        )));
+    }
+    Ok(())
+}
+
 /// A control message as the serving task sees it.
 type Incoming = Result<(HostMessage, Option<OwnedFd>), String>;
 
 async fn serve(
     control: Arc<ControlSocket>,
     policy: ValidPolicy,
-    platform: &SoftwarePlatform,
+    platform: SoftwarePlatform,
 ) -> Result<(), WorkerError> {
     let mut incoming = read_control(Arc::clone(&control));
     let send = |message: &WorkerMessage| {
@@ -185,25 +350,21 @@ async fn serve(
     };
     let computation = policy.policy().computation.clone();
     let policy_hash = Digest(*policy.hash().as_bytes());
+    let measurement = covenant_attest::Platform::measurement(&platform);
     send(&WorkerMessage::Hello {
         computation: computation.clone(),
         policy_hash: policy_hash.to_hex(),
-        measurement: covenant_attest::Platform::measurement(platform).to_hex(),
+        measurement: measurement.to_hex(),
     })?;
 
-    // 4. Attestation through the host.
+    // 5. Attestation through the host. The platform is consumed (its key zeroed) as soon as
+    // the evidence is signed.
     let nonce = match next(&mut incoming).await? {
         (HostMessage::Nonce { nonce }, None) => nonce,
         (other, _) => return Err(unexpected("a nonce", &other)),
     };
-    let (key, request) = prepare_attestation(
-        platform,
-        policy_hash,
-        &computation,
-        std::slice::from_ref(&computation),
-        nonce,
-    )
-    .map_err(|e| WorkerError::Attestation(e.to_string()))?;
+    let (key, request) =
+        prepare_and_forget_the_platform(platform, policy_hash, &computation, nonce)?;
     send(&WorkerMessage::Attest { request })?;
     let response = match next(&mut incoming).await? {
         (HostMessage::Attested { response }, None) => response,
@@ -214,10 +375,14 @@ async fn serve(
     };
     let chain = accept_attestation_response(&key, &response)
         .map_err(|e| WorkerError::Attestation(e.to_string()))?;
+    check_attested_chain(&policy, &chain, measurement)?;
     let chain: Vec<Vec<u8>> = chain.iter().map(|c| c.to_vec()).collect();
     let key_der = key.serialize_der();
     let signer = ReceiptSigner::new(&key_der, chain.clone())
         .map_err(|e| WorkerError::Attestation(format!("the receipt signer: {e}")))?;
+    // The instance's end statement is signed when it ends (below); made now, from its key.
+    let end = InstanceEndSigner::new(&key_der, chain.first().map_or(&[][..], Vec::as_slice))
+        .map_err(|e| WorkerError::Attestation(format!("the end statement's signer: {e}")))?;
     let computation_state = Computation::new(policy, signer)
         .map_err(|e| WorkerError::Setup(format!("setting up the computation: {e}")))?;
     let server = ApiServer::new(computation_state, &ServerIdentity::new(key_der, chain))
@@ -227,7 +392,7 @@ async fn serve(
     })?;
     tracing::info!(%computation, "attested; serving");
 
-    // 5. Connections, until closed or told to stop.
+    // 6. Connections, until closed or told to stop.
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -238,6 +403,7 @@ async fn serve(
                 if tokio::time::timeout(CLOSE_GRACE, drained).await.is_err() {
                     tracing::info!(%computation, "connections still open after {CLOSE_GRACE:?}; closing them");
                 }
+                report_end(&control, &end, EndReason::Closed);
                 send(&WorkerMessage::Closed)?;
                 tracing::info!(%computation, "every principal closed the computation");
                 return Ok(());
@@ -262,6 +428,7 @@ async fn serve(
                 }
                 Some(Ok((HostMessage::Shutdown, _))) | None => {
                     tracing::info!(%computation, "the host stopped the worker");
+                    report_end(&control, &end, EndReason::Stopped);
                     return Ok(());
                 }
                 Some(Ok((other, _))) => return Err(unexpected("a connection", &other)),
@@ -319,4 +486,26 @@ fn unexpected(wanted: &str, got: &HostMessage) -> WorkerError {
         HostMessage::Shutdown => "shutdown",
     };
     WorkerError::Control(format!("expected {wanted}, the host sent `{name}`"))
+}
+
+/// Signs the instance's end statement with its attested key and hands it to the host, which
+/// posts it to the attestation service so that the computation can be attested again
+/// (`docs/host.md`, "A worker's life"). The instance serves nothing after this. If it cannot
+/// be sent (the host has gone), the computation stays held until its certificate expires or
+/// the service's operator revokes it.
+fn report_end(control: &ControlSocket, end: &InstanceEndSigner, reason: EndReason) {
+    let sent = end
+        .sign(reason, time::OffsetDateTime::now_utc())
+        .map_err(|e| e.to_string())
+        .and_then(|statement| {
+            control
+                .send(&WorkerMessage::InstanceEnded { statement }, None)
+                .map_err(|e| e.to_string())
+        });
+    match sent {
+        Ok(()) => {
+            tracing::info!(serial = end.serial(), %reason, "end statement handed to the host")
+        }
+        Err(e) => tracing::warn!(error = %e, "could not hand the end statement to the host"),
+    }
 }

@@ -466,7 +466,7 @@ impl OutputReader {
     }
 
     /// The salt of the receipt's commitment to these bytes, hex: for this output's readers
-    /// only (`covenant receipt verify --output`, `docs/receipts.md`).
+    /// only (`covenant receipt verify --file --salt`, `docs/receipts.md`).
     #[must_use]
     pub fn salt_hex(&self) -> String {
         hex::encode(self.salt)
@@ -1988,6 +1988,7 @@ impl Computation {
             version: RECEIPT_VERSION,
             computation: self.p().computation.clone(),
             policy_sha256: self.policy.hash().to_hex(),
+            instance: self.signer.instance().to_hex(),
             program_sha256,
             run: executed.run,
             engine: e.strategy.as_str().into(),
@@ -2328,7 +2329,10 @@ mod tests {
         );
         // Others are refused by their role first, whatever is under way.
         let bob = c.admit_program(&Principal::new("bob")).unwrap_err();
-        assert_eq!(bob.refusal().map(Refusal::rule), Some("not-program-provider"));
+        assert_eq!(
+            bob.refusal().map(Refusal::rule),
+            Some("not-program-provider")
+        );
         drop(first);
         assert!(c.admit_program(&alice).is_ok());
     }

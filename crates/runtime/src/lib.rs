@@ -27,8 +27,7 @@ pub use computation::{
     Agreement, CompiledProgram, Computation, ExecutedRun, FS_NAMES_ALLOWANCE_BYTES, Failure,
     FailureCode, INSTANCES_PER_COMPUTATION, InputStatus, InputUpload, MODULES_CACHED, OutputName,
     OutputReader, OutputRecord, PendingProgram, PendingRun, Principal, ProgramSlot, RunRecord,
-    RunSummary,
-    State, Status, WrittenInput,
+    RunSummary, State, Status, WrittenInput,
 };
 pub use error::{Action, InternalError, Refusal, RuntimeError, SetupError};
 pub use receipt::{

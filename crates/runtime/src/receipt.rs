@@ -10,7 +10,8 @@
 //! certificate against the policy's attestation CA and accepted measurements (and the policy
 //! hash and computation id it carries) with `covenant_attest::verify_attested_certificate`, at
 //! the receipt's own `issued_at` time, so that a receipt stays verifiable after the runtime's
-//! short-lived certificate has expired; then that the claims name this policy and its program.
+//! short-lived certificate has expired; then that the claims name this policy and its program,
+//! and the instance whose key signed it (the fingerprint of that certificate's key).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr as _;
@@ -323,6 +324,10 @@ pub struct ReceiptClaims {
     pub computation: String,
     /// SHA-256 of the policy's canonical form, hex.
     pub policy_sha256: String,
+    /// The attested instance that ran it and signed the receipt: SHA-256 of its certificate's
+    /// DER SubjectPublicKeyInfo, hex (`covenant_attest::instance_fingerprint`; what clients
+    /// pin). Two instances of one computation sign receipts with different values here.
+    pub instance: String,
     /// SHA-256 of the program module, hex.
     pub program_sha256: String,
     /// The run's number, from 1.
@@ -366,6 +371,8 @@ pub struct ReceiptSigner {
     key: EcdsaKeyPair,
     chain: Vec<Vec<u8>>,
     rng: SystemRandom,
+    /// The instance fingerprint of the chain's end-entity certificate.
+    instance: Digest,
 }
 
 impl std::fmt::Debug for ReceiptSigner {
@@ -399,7 +406,21 @@ impl ReceiptSigner {
         if leaf_public_key(leaf)? != key.public_key().as_ref() {
             return Err(ReceiptError::KeyCertificateMismatch);
         }
-        Ok(ReceiptSigner { key, chain, rng })
+        let instance = covenant_attest::instance_fingerprint(leaf)
+            .map_err(|e| ReceiptError::BadChain(format!("end-entity certificate: {e}")))?;
+        Ok(ReceiptSigner {
+            key,
+            chain,
+            rng,
+            instance,
+        })
+    }
+
+    /// The instance this signer signs for: the fingerprint of its certificate's key, which
+    /// goes into every receipt's `instance` claim.
+    #[must_use]
+    pub fn instance(&self) -> Digest {
+        self.instance
     }
 
     /// The chain, end-entity first.
@@ -572,6 +593,9 @@ pub fn verify_receipt(
         }
     };
     check("policy", policy.hash().to_hex(), &claims.policy_sha256)?;
+    let instance = covenant_attest::instance_fingerprint(&leaf)
+        .map_err(|e| ReceiptError::Malformed(format!("x5c[0]: {e}")))?;
+    check("instance", instance.to_hex(), &claims.instance)?;
     check(
         "computation",
         policy.policy().computation.clone(),

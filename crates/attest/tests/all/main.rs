@@ -7,4 +7,5 @@ mod support;
 mod client_verify;
 mod csr;
 mod evidence;
+mod instance;
 mod tls;

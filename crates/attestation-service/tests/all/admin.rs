@@ -12,8 +12,9 @@ async fn revoking_a_certificate_a_measurement_or_a_platform_shows_in_status() {
     for backend in backends() {
         let h = Harness::start(backend).await;
         let mut serials = Vec::new();
-        for _ in 0..3 {
-            let (_, request) = h.request(h.nonce().await);
+        for i in 0..3 {
+            // Three computations: the service certifies one live instance per computation.
+            let (_, request) = h.request_for(h.nonce().await, &format!("computation-{i}"));
             serials.push(h.client.attest(&request).await.unwrap().serial);
         }
         admin::revoke(

@@ -14,3 +14,4 @@ mod concurrency;
 mod directory;
 mod hostile;
 mod https;
+mod instances;

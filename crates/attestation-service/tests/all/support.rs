@@ -140,12 +140,23 @@ impl Harness {
         self.client.nonce().await.unwrap().nonce
     }
 
-    /// A well-formed request from the enrolled platform for `nonce`.
+    /// A well-formed request from the enrolled platform for `nonce`, for [`COMPUTATION`].
     pub fn request(&self, nonce: Nonce) -> (rcgen::KeyPair, AttestationRequest) {
+        self.request_for(nonce, COMPUTATION)
+    }
+
+    /// A well-formed request from the enrolled platform for `nonce`, for `computation`
+    /// (under [`POLICY`]). The service certifies one live instance per computation, so tests
+    /// that need several certificates at once name several computations.
+    pub fn request_for(
+        &self,
+        nonce: Nonce,
+        computation: &str,
+    ) -> (rcgen::KeyPair, AttestationRequest) {
         prepare_attestation(
             &self.platform,
             POLICY,
-            COMPUTATION,
+            computation,
             &["runtime.example".into()],
             nonce,
         )

@@ -120,7 +120,9 @@ pub struct RevokeArgs {
     /// Revoke a measurement on a platform (PLATFORM:HEX) and its certificates there.
     #[arg(long, value_name = "PLATFORM:HEX")]
     pub measurement: Option<String>,
-    /// Revoke one certificate by serial number (hex).
+    /// Revoke one certificate by serial number (hex). Its computation may then be attested
+    /// again: how an operator frees the computation of a worker that died without reporting
+    /// its end (check that it is gone first).
     #[arg(long, value_name = "SERIAL")]
     pub certificate: Option<String>,
     /// Why (recorded and shown in certificate status).

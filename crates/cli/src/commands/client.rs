@@ -1,16 +1,19 @@
 //! `covenant client`: act as a principal of a computation through `covenant-client`.
 //!
 //! Stage one parses and checks what the user typed and the local files (the policy, validated
-//! now; the certificate and key); stage two connects — verifying the runtime's attestation
-//! against the policy in the TLS handshake before anything is sent — and performs one action.
+//! now; the certificate and key; the instance file); stage two connects — verifying the
+//! runtime's attestation against the policy in the TLS handshake, and that it is the instance
+//! of the computation pinned in the instance file, before anything is sent — records the
+//! instance if it is the first, and performs one action.
 //!
 //! Exit codes (documented in `docs/cli.md`): 0 success; 1 an operational error (unreachable
 //! host, lost connection, a file that cannot be read or written, an unexpected answer); 2 a
 //! bad command line, an invalid policy, a certificate or key that cannot be used; 3 refused by
 //! the runtime (the rule is printed; also a certificate the policy does not name, and an
-//! upload the policy rules out, refused before it is sent); 4 the
-//! server is not the runtime the policy names (attestation failed, or a receipt it signed does
-//! not verify).
+//! upload the policy rules out, refused before it is sent); 4 the server is not the runtime the
+//! policy names (attestation failed, or a receipt it signed does not verify), or is another
+//! instance of the computation than the one pinned (accepted only with
+//! `--accept-new-instance`).
 
 use std::fs::File;
 use std::io::{IsTerminal as _, Read as _, Write as _};
@@ -19,7 +22,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use covenant_client::{Client, ClientError, Identity, Progress, RunResult, Status, Upload};
+use covenant_client::{
+    Client, ClientError, Identity, InstancePin, PinChange, Progress, RunResult, Status, Upload,
+};
 use covenant_policy::ValidPolicy;
 use covenant_policy::bounds::MAX_POLICY_BYTES;
 use serde_json::json;
@@ -29,8 +34,9 @@ use super::{EXIT_FAILURE, EXIT_REFUSED, Exit};
 
 /// Exit code when the runtime refused the request by one of its rules.
 pub const EXIT_RUNTIME_REFUSED: u8 = 3;
-/// Exit code when the server is not the runtime the policy names (attestation failed), or a
-/// receipt it returned does not verify.
+/// Exit code when the server is not the runtime the policy names (attestation failed), a
+/// receipt it returned does not verify, or it is another instance of the computation than the
+/// one pinned.
 pub const EXIT_ATTESTATION: u8 = 4;
 
 /// The largest certificate or key file read.
@@ -42,11 +48,14 @@ const MAX_IDENTITY_FILE_BYTES: usize = 1 << 20;
 #[command(
     after_help = "The server is verified in the TLS handshake before anything is \
     sent: its certificate must chain to the policy's attestation CA, carry a measurement the \
-    policy accepts and this policy's hash.\n\nExit codes: 0 success; 1 unreachable host, lost \
-    connection, unreadable or unwritable file; 2 bad command line, invalid policy, unusable \
-    certificate or key; 3 refused by the runtime, or by the policy before sending (the rule is \
-    printed); 4 the server is not the runtime the policy names (or its receipt does not \
-    verify)."
+    policy accepts and this policy's hash. It must also be the instance of the computation \
+    you first spoke to (its attested key's fingerprint, kept in POLICY.instance or \
+    --instance-file): another instance is refused unless you pass --accept-new-instance.\n\n\
+    Exit codes: 0 success; 1 unreachable host, lost connection, unreadable or unwritable \
+    file; 2 bad command line, invalid policy, unusable certificate, key or instance file; 3 \
+    refused by the runtime, or by the policy before sending (the rule is printed); 4 the \
+    server is not the runtime the policy names (or its receipt does not verify), or is \
+    another instance than the one pinned."
 )]
 pub struct ClientArgs {
     /// The computation's built policy JSON (`covenant policy build`).
@@ -66,6 +75,16 @@ pub struct ClientArgs {
         default_value = covenant_client::DEFAULT_HOST
     )]
     pub host: String,
+    /// Where the instance of the computation you spoke to is kept (the fingerprint of its
+    /// attested key); another instance is refused (exit 4). Default: the policy's path with
+    /// `.instance` appended.
+    #[arg(long, value_name = "FILE")]
+    pub instance_file: Option<PathBuf>,
+    /// Accept the instance reached even if it is not the one pinned, and pin it instead.
+    /// Only when the change is expected: the computation was closed and started again, or its
+    /// worker died and the attestation service's operator ended it.
+    #[arg(long)]
+    pub accept_new_instance: bool,
     /// Print one JSON document on stdout instead of text (errors too:
     /// `{"error": KIND, "rule": ..., "message": ...}`).
     #[arg(long, global = true)]
@@ -145,13 +164,22 @@ pub fn run(args: ClientArgs) -> anyhow::Result<ExitCode> {
             args.key.display()
         ))
     })?;
+    let instance_file = args
+        .instance_file
+        .clone()
+        .unwrap_or_else(|| InstancePin::path_beside(&args.policy));
+    let pin = match InstancePin::load(instance_file, &policy) {
+        Ok(pin) => pin,
+        // Like the other local files: reported on stderr only, before connecting.
+        Err(e) => return Err(client_exit(&e, false)),
+    };
     // Stage two: connect and act.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     let json = args.json;
-    match runtime.block_on(act(&args, &policy, &identity)) {
+    match runtime.block_on(act(&args, &policy, &identity, pin)) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(Failure::Client(e)) => Err(client_exit(&e, json)),
         Err(Failure::Other(e)) => Err(e),
@@ -180,6 +208,8 @@ impl From<anyhow::Error> for Failure {
 fn client_exit(error: &ClientError, json: bool) -> anyhow::Error {
     let (code, kind) = match error {
         ClientError::Attestation { .. } => (EXIT_ATTESTATION, "attestation"),
+        ClientError::InstanceChanged { .. } => (EXIT_ATTESTATION, "instance-changed"),
+        ClientError::InstancePin { .. } => (EXIT_REFUSED, "invalid-input"),
         ClientError::Refused { .. } | ClientError::PolicyRefuses { .. } => {
             (EXIT_RUNTIME_REFUSED, "refused")
         }
@@ -309,8 +339,19 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn act(args: &ClientArgs, policy: &ValidPolicy, identity: &Identity) -> Result<(), Failure> {
-    let mut client = Client::connect(policy, identity, &args.host).await?;
+async fn act(
+    args: &ClientArgs,
+    policy: &ValidPolicy,
+    identity: &Identity,
+    mut pin: InstancePin,
+) -> Result<(), Failure> {
+    let expected = if args.accept_new_instance {
+        None
+    } else {
+        pin.instance()
+    };
+    let mut client = Client::connect_to_instance(policy, identity, &args.host, expected).await?;
+    note_pin(&pin.record(&client)?, &pin, &client);
     let json = args.json;
     match &args.action {
         ClientAction::Status => {
@@ -400,6 +441,32 @@ async fn act(args: &ClientArgs, policy: &ValidPolicy, identity: &Identity) -> Re
         }
     }
     Ok(())
+}
+
+/// Says on stderr when the instance file changed: the first instance pinned, a new one
+/// accepted, or a file of another policy replaced.
+fn note_pin(change: &PinChange, pin: &InstancePin, client: &Client) {
+    let instance = client
+        .instance()
+        .map(|instance| instance.to_hex())
+        .unwrap_or_default();
+    let file = pin.path().display();
+    match change {
+        PinChange::Unchanged => {}
+        PinChange::Pinned => eprintln!(
+            "note: pinned instance {instance} of this computation in {file}; another instance \
+             will be refused"
+        ),
+        PinChange::Replaced { previous } => eprintln!(
+            "note: accepted a new instance of this computation: {instance} (was {previous}); \
+             pinned in {file}"
+        ),
+        PinChange::ReplacedOtherPolicy { previous } => eprintln!(
+            "note: {file} pinned an instance of another policy ({} of computation {:?}); it now \
+             pins this policy's instance {instance}",
+            previous.policy_sha256, previous.computation
+        ),
+    }
 }
 
 fn print_agreement(
@@ -622,6 +689,7 @@ async fn receipt(
             outcome(&claims.outcome)
         ),
         format!("policy   {}", claims.policy_sha256),
+        format!("instance {}", claims.instance),
         format!("program  {}", claims.program_sha256),
     ]
     .into_iter()

@@ -452,6 +452,10 @@ async fn demo(
         claims.computation, claims.run, claims.engine, claims.outcome, claims.fuel_used
     ));
     say(format!("  policy  {}", claims.policy_sha256));
+    say(format!(
+        "  instance {} (the worker's attested key)",
+        claims.instance
+    ));
     say(format!("  program {}", claims.program_sha256));
     for input in &claims.inputs {
         say(format!(

@@ -109,6 +109,7 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
                     outcome(&claims.outcome)
                 );
                 println!("policy   {}", claims.policy_sha256);
+                println!("instance {}", claims.instance);
                 println!("program  {}", claims.program_sha256);
                 for line in inputs_and_outputs(&claims) {
                     println!("{line}");

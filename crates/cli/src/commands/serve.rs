@@ -14,6 +14,7 @@ use anyhow::Context as _;
 use clap::Args;
 use covenant_host::hardening::Probe;
 use covenant_host::{Host, HostConfig, HostError, WorkerState};
+use covenant_policy::Strategy;
 
 use super::{EXIT_FAILURE, Exit};
 
@@ -61,10 +62,22 @@ pub struct WorkerArgs {
     /// The software platform's key (PEM).
     #[arg(long, value_name = "FILE")]
     pub platform_key: PathBuf,
-    /// Try a forbidden system call right after hardening (socket, exec or open), to see the
-    /// filter stop it. For tests and for operators checking a machine.
+    /// The execution strategy whose seccomp filter to install (jit or interpreter); it must
+    /// be the policy's. `covenant serve` passes the policy's own.
+    #[arg(long, value_name = "STRATEGY", default_value = "jit", value_parser = parse_strategy)]
+    pub strategy: Strategy,
+    /// Try a forbidden thing right after hardening, before anything is parsed (socket, exec,
+    /// open, prlimit, fcntl-async, stat, exec-memory or memfd), to see the filter stop it.
+    /// For tests and for operators checking a machine.
     #[arg(long, value_name = "CALL")]
     pub hardening_probe: Option<Probe>,
+}
+
+fn parse_strategy(name: &str) -> Result<Strategy, String> {
+    [Strategy::Jit, Strategy::Interpreter]
+        .into_iter()
+        .find(|strategy| strategy.as_str() == name)
+        .ok_or_else(|| format!("unknown strategy {name:?}: jit or interpreter"))
 }
 
 /// `covenant serve`.
@@ -136,6 +149,7 @@ pub fn run_worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         policy: args.policy,
         platform_certificate: args.platform_cert,
         platform_key: args.platform_key,
+        strategy: args.strategy,
         probe: args.hardening_probe,
     };
     covenant_host::worker::run(&options)?;

@@ -134,6 +134,14 @@ fn receipt_verify_checks_a_fetched_output_with_its_salt() {
             dir.path(),
         )
     };
+    // The salt read from a file (off the command line) works the same.
+    let out = verify(&file, "/output/result.txt=@result.salt");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = verify(&file, &salt_arg);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(

@@ -346,8 +346,14 @@ impl Deployment {
 
     /// Starts `covenant serve` with these policies and waits until every worker serves.
     fn serve(&mut self, policies: &[&Path]) -> &mut Serve {
+        self.serve_with_env(policies, &[])
+    }
+
+    /// [`Deployment::serve`] with these variables added to `covenant serve`'s environment.
+    fn serve_with_env(&mut self, policies: &[&Path], env: &[(&str, &str)]) -> &mut Serve {
         let mut command = Command::new(BIN);
         command.current_dir(self.root()).arg("serve");
+        command.envs(env.iter().copied());
         for policy in policies {
             command.arg("--policy").arg(policy);
         }
@@ -886,12 +892,30 @@ fn a_hostile_guest_gets_outcomes_never_a_release_it_should_not_or_a_failed_runti
     let link_json = link.display().to_string();
     let input = format!("/input/hospital-a.txt={file}");
     let salt = format!("/input/hospital-a.txt={salt}");
+    // fetch -o left the output's salt beside it, readable by its user only; it opens the
+    // receipt's commitment to what was fetched.
+    let salt_file = deployment.root().join("said.txt.salt");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&salt_file).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
     ok(
         covenant_in(
             deployment.root(),
             &[
-                "receipt", "verify", "--policy", &link_json, "link.jws", "--file", &input,
-                "--salt", &salt,
+                "receipt",
+                "verify",
+                "--policy",
+                &link_json,
+                "link.jws",
+                "--file",
+                &input,
+                "--salt",
+                &salt,
+                "--file",
+                "stdout=said.txt",
+                "--salt",
+                "stdout=@said.txt.salt",
             ],
         ),
         "receipt verify --file",
@@ -1176,4 +1200,806 @@ fn a_worker_that_cannot_start_is_a_clear_error_and_nothing_is_left_running() {
             .any(|l| l.contains("worker") && l.contains(policy)),
         "a worker is still running"
     );
+}
+
+/// Runs `covenant worker` by hand in the deployment's directory, with no host on its control
+/// channel (stdin is empty), as `workers_are_hardened` does.
+fn worker_by_hand(deployment: &Deployment, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .current_dir(deployment.root())
+        .arg("worker")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// The private-set-intersection policy `name` with the interpreter strategy (built from the
+/// jit one's source).
+fn interpreter_policy(deployment: &Deployment, name: &str, computation: &'static str) -> PathBuf {
+    deployment.policy(name, &Spec::psi(computation));
+    let toml = format!("{name}.toml");
+    let source = std::fs::read_to_string(deployment.root().join(&toml)).unwrap();
+    assert!(source.contains("strategy = \"jit\""), "{source}");
+    std::fs::write(
+        deployment.root().join(&toml),
+        source.replace("strategy = \"jit\"", "strategy = \"interpreter\""),
+    )
+    .unwrap();
+    let json = format!("{name}.json");
+    ok(
+        covenant_in(deployment.root(), &["policy", "build", &toml, "-o", &json]),
+        "policy build",
+    );
+    deployment.root().join(json)
+}
+
+/// Reads a file of `/proc/PID/` that only a process allowed to trace the worker may read.
+/// `None` if this test may not: the worker is not dumpable, so a process of the same user
+/// without `CAP_SYS_PTRACE` (a compromised host, this test run without privileges) is refused
+/// — which is the protection itself. Anything else is a failure.
+fn read_if_permitted<T>(what: &str, read: impl FnOnce() -> std::io::Result<T>) -> Option<T> {
+    match read() {
+        Ok(value) => Some(value),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            eprintln!("{what}: refused to this test ({e}): the worker is not dumpable");
+            None
+        }
+        Err(e) => panic!("{what}: {e}"),
+    }
+}
+
+#[test]
+fn every_filter_rule_stops_its_probe_in_a_real_worker_of_each_strategy() {
+    let deployment = Deployment::new();
+    deployment.policy("jit", &Spec::psi("jit-probes"));
+    interpreter_policy(&deployment, "interpreter", "interpreter-probes");
+    let probe = |strategy: &str, call: &str| {
+        worker_by_hand(
+            &deployment,
+            &[
+                "--policy",
+                &format!("{strategy}.json"),
+                "--platform-cert",
+                "ids/platform.crt",
+                "--platform-key",
+                "ids/platform.key",
+                "--strategy",
+                strategy,
+                "--hardening-probe",
+                call,
+            ],
+        )
+    };
+    let killed = |strategy: &str, call: &str| {
+        let output = probe(strategy, call);
+        assert_eq!(
+            output.status.signal(),
+            Some(SIGSYS),
+            "{strategy} {call}: {} {}",
+            output.status,
+            text(&output.stderr)
+        );
+    };
+    // Refused with an errno: the worker carries on (and, with no host, fails to attest).
+    let refused = |strategy: &str, call: &str, said: &str| {
+        let output = probe(strategy, call);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.signal(), None, "{strategy} {call}: {stderr}");
+        assert!(stderr.contains(said), "{strategy} {call}: {stderr}");
+    };
+    // Allowed: the probe returns Ok, and the worker says the filter let it through.
+    let allowed = |strategy: &str, call: &str, name: &str| {
+        let output = probe(strategy, call);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.signal(), None, "{strategy} {call}: {stderr}");
+        assert!(
+            stderr.contains(&format!("hardening probe {name}: Ok(())")),
+            "{strategy} {call}: {stderr}"
+        );
+    };
+    for strategy in ["jit", "interpreter"] {
+        // Another process's limits (a pid that cannot exist, so nothing changes if the filter
+        // lets it through).
+        killed(strategy, "prlimit");
+        // O_ASYNC on a descriptor: the way to have the kernel signal another process.
+        killed(strategy, "fcntl-async");
+        // A host path's metadata, by statx, by newfstatat with AT_EMPTY_PATH, and by std.
+        let stat = probe(strategy, "stat");
+        let stderr = text(&stat.stderr);
+        assert_eq!(stat.status.signal(), None, "{strategy}: {stderr}");
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with("hardening probe Stat: statx"))
+            .unwrap_or_else(|| panic!("{strategy}: {stderr}"));
+        // None succeeded. newfstatat and std (statx, then its fallbacks) get EACCES; rustix
+        // answers ENOSYS for statx when its own availability check (a statx with null
+        // pointers, EFAULT on any kernel since 4.11) is refused too.
+        assert!(!line.contains("Ok("), "{strategy}: {line}");
+        assert!(
+            line.contains("statx Err(Os { code: 13,") || line.contains("statx Err(Os { code: 38,"),
+            "{strategy}: {line}"
+        );
+        assert!(
+            line.contains("newfstatat Err(Os { code: 13,")
+                && line.contains("metadata Err(Os { code: 13,"),
+            "{strategy}: {line}"
+        );
+        // The rules of before still hold.
+        killed(strategy, "socket");
+        refused(strategy, "open", "Permission denied");
+    }
+    // Executable memory and memfd: the interpreter's filter kills them...
+    killed("interpreter", "exec-memory");
+    killed("interpreter", "memfd");
+    // ...the jit's allows them (it compiles code and makes memory images).
+    allowed("jit", "exec-memory", "ExecMemory");
+    allowed("jit", "memfd", "Memfd");
+}
+
+#[test]
+fn an_interpreter_computation_runs_start_to_end_under_its_own_filter() {
+    let mut deployment = Deployment::new();
+    let policy = interpreter_policy(&deployment, "policy", "interpreted");
+    let host = deployment.serve(&[&policy]);
+    let pid = host.pids["interpreted"];
+    // The host started it with the interpreter's filter (the policy's strategy).
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let at = args.iter().position(|a| a == "--strategy").unwrap();
+    assert_eq!(args[at + 1], "interpreter", "{args:?}");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(status.contains("\nSeccomp:\t2\n"), "{status}");
+
+    let shared = deployment.psi_flow(&policy, 0);
+    assert!(shared > 0);
+    deployment.client_ok(&policy, "researcher", &["receipt", "-o", "r.jws"]);
+    let verify = ok(
+        covenant_in(
+            deployment.root(),
+            &["receipt", "verify", "--policy", "policy.json", "r.jws"],
+        ),
+        "receipt verify",
+    );
+    assert!(
+        text(&verify.stdout).contains("on interpreter"),
+        "{}",
+        text(&verify.stdout)
+    );
+    for who in PRINCIPALS {
+        deployment.client_ok(&policy, who, &["close"]);
+    }
+    let host = deployment.serve.as_mut().unwrap();
+    assert!(
+        host.wait_ended("interpreted")
+            .contains("worker ended: every principal closed the computation"),
+        "{}",
+        host.logs()
+    );
+    assert_eq!(host.wait_exit().code(), Some(0), "{}", host.logs());
+}
+
+#[test]
+fn a_worker_hardened_for_another_strategy_than_its_policys_refuses_to_serve() {
+    let deployment = Deployment::new();
+    interpreter_policy(&deployment, "interpreter", "interpreted");
+    // The jit's filter (looser: executable memory) for an interpreter policy.
+    let output = worker_by_hand(
+        &deployment,
+        &[
+            "--policy",
+            "interpreter.json",
+            "--platform-cert",
+            "ids/platform.crt",
+            "--platform-key",
+            "ids/platform.key",
+            "--strategy",
+            "jit",
+        ],
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "this worker was hardened for the jit strategy, but the policy selects interpreter: \
+             start it with `--strategy interpreter`"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_worker_parses_nothing_before_it_is_hardened() {
+    let deployment = Deployment::new();
+    deployment.policy("policy", &Spec::psi("shared-patients"));
+    std::fs::write(deployment.root().join("malformed.json"), "{ not a policy").unwrap();
+    std::fs::write(
+        deployment.root().join("malformed.key"),
+        "not a key at all\n",
+    )
+    .unwrap();
+    let run = |policy: &str, key: &str, probe: &str| {
+        worker_by_hand(
+            &deployment,
+            &[
+                "--policy",
+                policy,
+                "--platform-cert",
+                "ids/platform.crt",
+                "--platform-key",
+                key,
+                "--hardening-probe",
+                probe,
+            ],
+        )
+    };
+    for (policy, key, refusal) in [
+        (
+            "malformed.json",
+            "ids/platform.key",
+            "the policy is not valid",
+        ),
+        ("policy.json", "malformed.key", "the software platform"),
+    ] {
+        // The probe runs right after hardening: the worker dies in it, never having parsed
+        // the malformed file. Had it parsed first, it would exit with the refusal instead.
+        let output = run(policy, key, "socket");
+        let stderr = text(&output.stderr);
+        assert_eq!(
+            output.status.signal(),
+            Some(SIGSYS),
+            "{policy} {key}: {stderr}"
+        );
+        assert!(!stderr.contains(refusal), "{policy} {key}: {stderr}");
+        // With a probe the filter refuses without killing, the refusal comes after it.
+        let output = run(policy, key, "open");
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{policy} {key}: {stderr}");
+        let probed = stderr
+            .find("hardening probe Open: Err(")
+            .unwrap_or_else(|| panic!("{policy} {key}: {stderr}"));
+        let refused = stderr
+            .find(refusal)
+            .unwrap_or_else(|| panic!("{policy} {key}: {stderr}"));
+        assert!(probed < refused, "{policy} {key}: {stderr}");
+    }
+    // A file too large to be a policy is refused while reading, before hardening: the probe
+    // never runs.
+    std::fs::write(
+        deployment.root().join("huge.json"),
+        vec![b' '; covenant_policy::bounds::MAX_POLICY_BYTES + 1],
+    )
+    .unwrap();
+    let output = run("huge.json", "ids/platform.key", "socket");
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is larger than"), "{stderr}");
+}
+
+#[test]
+fn a_worker_refuses_a_certificate_from_another_ca_than_the_policys() {
+    let deployment = Deployment::new();
+    deployment.policy("policy", &Spec::psi("shared-patients"));
+    // A second attestation service's CA, which the policy names, while the host uses the
+    // deployment's service (the policy's URL): its certificate is for the worker's key, for
+    // this policy and measurement, but issued by a CA the parties did not name.
+    ok(
+        covenant_in(
+            deployment.root(),
+            &["attestation-service", "init", "--dir", "other-attestation"],
+        ),
+        "attestation-service init (the other CA)",
+    );
+    let source = std::fs::read_to_string(deployment.root().join("policy.toml")).unwrap();
+    std::fs::write(
+        deployment.root().join("other-ca.toml"),
+        source.replace(
+            "ca_certificate = \"attestation/ca.crt\"",
+            "ca_certificate = \"other-attestation/ca.crt\"",
+        ),
+    )
+    .unwrap();
+    ok(
+        covenant_in(
+            deployment.root(),
+            &["policy", "build", "other-ca.toml", "-o", "other-ca.json"],
+        ),
+        "policy build",
+    );
+    let policy = deployment.root().join("other-ca.json");
+    let policy = policy.to_str().unwrap();
+    let refused = covenant_in(
+        deployment.root(),
+        &[
+            "serve",
+            "--policy",
+            policy,
+            "--platform-key",
+            "ids/platform.key",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let stderr = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("computation shared-patients: the worker did not start: attestation:")
+            && stderr.contains("not issued by the attestation service named in the policy")
+            && stderr.contains("the worker does not serve with it"),
+        "{stderr}"
+    );
+    let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    assert!(
+        !text(&ps.stdout)
+            .lines()
+            .any(|l| l.contains("worker") && l.contains(policy)),
+        "a worker is still running"
+    );
+}
+
+#[test]
+fn a_serving_worker_holds_no_platform_key_and_none_of_the_hosts_environment() {
+    let mut deployment = Deployment::new();
+    let policy = deployment.policy("policy", &Spec::psi("shared-patients"));
+    let root = deployment.root().to_owned();
+    // A preload library that does not exist: should the variable reach a process, its loader
+    // says so on stderr (and a worker's stderr is in the host's, prefixed).
+    let preload = root.join("absent-preload.so").display().to_string();
+    let secret = "COVENANT_TEST_SECRET";
+
+    // Positive control: a worker started by hand with the variables names them in its log.
+    let by_hand = Command::new(BIN)
+        .current_dir(&root)
+        .args([
+            "worker",
+            "--policy",
+            "policy.json",
+            "--platform-cert",
+            "ids/platform.crt",
+            "--platform-key",
+            "ids/platform.key",
+            "--hardening-probe",
+            "open",
+        ])
+        .env(secret, "x")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let said = text(&by_hand.stderr);
+    assert!(
+        said.contains("started with environment variables a worker does not take")
+            && said.contains(secret)
+            && !said.contains("=x"),
+        "{said}"
+    );
+
+    let host = deployment.serve_with_env(&[&policy], &[(secret, "x"), ("LD_PRELOAD", &preload)]);
+    let pid = host.pids["shared-patients"];
+    // The worker's log (in the host's stderr) has neither the loader's complaint nor the
+    // worker's warning: the variables did not reach it. (The host itself, which has them,
+    // shows the loader's line unprefixed.)
+    let logs = host.stderr.all();
+    assert!(
+        !logs.lines().any(|l| l.starts_with("[worker ")
+            && (l.contains("LD_PRELOAD") || l.contains("environment variables"))),
+        "{logs}"
+    );
+    // Its initial environment, where the kernel keeps it.
+    if let Some(environ) =
+        read_if_permitted("environ", || std::fs::read(format!("/proc/{pid}/environ")))
+    {
+        for entry in environ.split(|b| *b == 0).filter(|e| !e.is_empty()) {
+            let entry = String::from_utf8_lossy(entry);
+            let name = entry.split('=').next().unwrap();
+            assert!(
+                covenant_host::worker::WORKER_ENVIRONMENT.contains(&name),
+                "the worker was started with {name}"
+            );
+        }
+    }
+    // No descriptor to any file it read at start (the key among them): nothing to read the
+    // key again through.
+    if let Some(fds) = read_if_permitted("fd", || std::fs::read_dir(format!("/proc/{pid}/fd"))) {
+        let root = root.canonicalize().unwrap();
+        for fd in fds {
+            let target = std::fs::read_link(fd.unwrap().path()).unwrap_or_default();
+            assert!(
+                !target.starts_with(&root),
+                "the worker holds {}",
+                target.display()
+            );
+        }
+    }
+    // Its memory: neither the key (PKCS#8 DER), nor its private scalar (either byte order),
+    // nor a line of its PEM, anywhere the worker can write (heap, stacks, data).
+    let key_pem = std::fs::read(root.join("ids/platform.key")).unwrap();
+    let der = covenant_attest::pem::pkcs8_key_from_pem(&key_pem, "the platform key")
+        .unwrap()
+        .secret_pkcs8_der()
+        .to_vec();
+    let at = der
+        .windows(5)
+        .position(|w| w == [0x02, 0x01, 0x01, 0x04, 0x20])
+        .unwrap();
+    let scalar = der[at + 5..at + 37].to_vec();
+    let reversed: Vec<u8> = scalar.iter().rev().copied().collect();
+    let pem_line = text(&key_pem).lines().nth(1).unwrap().as_bytes().to_vec();
+    let needles = [
+        ("the PKCS#8 key", der),
+        ("the private scalar", scalar),
+        ("the private scalar, little-endian", reversed),
+        ("a line of the PEM file", pem_line),
+    ];
+    if let Some(mem) = read_if_permitted("mem", || std::fs::File::open(format!("/proc/{pid}/mem")))
+    {
+        use std::os::unix::fs::FileExt as _;
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+        let mut scanned = 0usize;
+        for line in maps.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if !fields[1].starts_with("rw") {
+                continue;
+            }
+            let (start, end) = fields[0].split_once('-').unwrap();
+            let start = u64::from_str_radix(start, 16).unwrap();
+            let end = u64::from_str_radix(end, 16).unwrap();
+            // Bounded: a reservation the size of a guest's memory is not read whole.
+            let length = usize::try_from((end - start).min(256 << 20)).unwrap();
+            let mut bytes = vec![0u8; length];
+            if mem.read_exact_at(&mut bytes, start).is_err() {
+                continue;
+            }
+            scanned += length;
+            for (what, needle) in &needles {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
+                    "{what} is in the worker's memory ({line})"
+                );
+            }
+        }
+        assert!(
+            scanned > 0,
+            "nothing of the worker's memory was read:\n{maps}"
+        );
+    }
+    // And it serves: the key was used for its attestation, not kept for it.
+    let status = deployment.status(&policy, "hospital-a");
+    assert_eq!(status["state"], "provisioning", "{status}");
+}
+
+/// The serials of the attested certificates the deployment's service issued, oldest first.
+fn issued_serials(deployment: &Deployment) -> Vec<String> {
+    let audit = ok(
+        covenant_in(
+            deployment.root(),
+            &[
+                "attestation-service",
+                "audit",
+                "--dir",
+                "attestation",
+                "--json",
+            ],
+        ),
+        "attestation-service audit",
+    );
+    let entries: Vec<serde_json::Value> = serde_json::from_slice(&audit.stdout).unwrap();
+    entries
+        .iter()
+        .filter(|e| e["action"] == "attest" && e["outcome"] == "ok")
+        .map(|e| e["serial"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `covenant serve` for `policy` that must fail to start because its worker is refused as a
+/// second instance of a live computation; returns its stderr.
+fn serve_refused_as_a_second_instance(
+    deployment: &Deployment,
+    policy: &Path,
+    live: &str,
+) -> String {
+    let refused = covenant_in(
+        deployment.root(),
+        &[
+            "serve",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--platform-key",
+            "ids/platform.key",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let stderr = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    for needle in [
+        "computation shared-patients: the worker did not start",
+        "the attestation service refused the worker",
+        "instance-already-live",
+        "already has a live attested instance",
+        &format!("certificate {live}"),
+        "would fork the computation",
+        &format!("revoke --certificate {live}"),
+    ] {
+        assert!(stderr.contains(needle), "{needle}:\n{stderr}");
+    }
+    stderr
+}
+
+/// The instance `covenant client` pinned for `policy` (its `.instance` file).
+fn pinned_instance(policy: &Path) -> String {
+    let file = format!("{}.instance", policy.display());
+    let pinned: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    pinned["instance"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_second_host_for_a_served_computation_has_its_worker_refused_and_the_first_still_serves() {
+    let mut deployment = Deployment::new();
+    let policy = deployment.policy("policy", &Spec::psi("shared-patients"));
+    deployment.serve(&[&policy]);
+    std::fs::write(deployment.root().join("a.txt"), "patient-1\n").unwrap();
+    deployment.client_ok(
+        &policy,
+        "hospital-a",
+        &["provide-input", "/input/hospital-a.txt", "a.txt"],
+    );
+    let serials = issued_serials(&deployment);
+    let [live] = serials.as_slice() else {
+        panic!("one certificate: {serials:?}")
+    };
+    let live = live.clone();
+
+    // The same policy and platform key on a second host: its worker is refused, and the host
+    // says why (the refusal names the live instance and how it is freed).
+    serve_refused_as_a_second_instance(&deployment, &policy, &live);
+    let audit = ok(
+        covenant_in(
+            deployment.root(),
+            &[
+                "attestation-service",
+                "audit",
+                "--dir",
+                "attestation",
+                "--json",
+            ],
+        ),
+        "audit",
+    );
+    let entries: Vec<serde_json::Value> = serde_json::from_slice(&audit.stdout).unwrap();
+    assert!(
+        entries.iter().any(|e| e["action"] == "attest"
+            && e["outcome"] == "refused"
+            && e["code"] == "instance-already-live"),
+        "the refusal is audited: {entries:?}"
+    );
+    assert_eq!(issued_serials(&deployment), [live.as_str()]);
+
+    // The first host still serves the computation, with its data.
+    let status = deployment.status(&policy, "hospital-b");
+    assert_eq!(status["inputs"][0]["provided"], true, "{status}");
+    std::fs::write(deployment.root().join("b.txt"), "patient-1\npatient-2\n").unwrap();
+    deployment.client_ok(
+        &policy,
+        "hospital-b",
+        &["provide-input", "/input/hospital-b.txt", "b.txt"],
+    );
+    let wasm = format!("{}.wasm", covenant_guests::PRIVATE_SET_INTERSECTION.name);
+    deployment.client_ok(&policy, "researcher", &["provide-program", &wasm]);
+    deployment.client_ok(&policy, "researcher", &["run", "--wait"]);
+    deployment.client_ok(
+        &policy,
+        "hospital-b",
+        &["fetch", "/output/shared.txt", "-o", "shared.txt"],
+    );
+    let shared = std::fs::read_to_string(deployment.root().join("shared.txt")).unwrap();
+    assert_eq!(shared.trim(), "1");
+    // Its receipts name the instance every client pinned.
+    deployment.client_ok(&policy, "researcher", &["receipt", "-o", "r.jws"]);
+    let verify = ok(
+        covenant_in(
+            deployment.root(),
+            &["receipt", "verify", "--policy", "policy.json", "r.jws"],
+        ),
+        "receipt verify",
+    );
+    let pinned = pinned_instance(&policy);
+    assert!(
+        text(&verify.stdout).contains(&format!("instance {pinned}")),
+        "{}",
+        text(&verify.stdout)
+    );
+}
+
+#[test]
+fn a_client_that_spoke_to_one_instance_refuses_the_next_until_told_to_accept_it() {
+    let mut deployment = Deployment::new();
+    let policy = deployment.policy("policy", &Spec::psi("shared-patients"));
+    deployment.serve(&[&policy]);
+    let first = deployment.client_ok(&policy, "hospital-a", &["status"]);
+    assert!(
+        text(&first.stderr).contains("note: pinned instance"),
+        "{}",
+        text(&first.stderr)
+    );
+    let instance_a = pinned_instance(&policy);
+
+    // Instance A ends: every principal closes it; the worker's signed end statement reaches
+    // the attestation service through the host, which frees the computation.
+    for who in PRINCIPALS {
+        deployment.client_ok(&policy, who, &["close"]);
+    }
+    let ended = deployment.host().wait_ended("shared-patients");
+    let serial_a = issued_serials(&deployment)[0].clone();
+    assert!(
+        ended.contains(&format!(
+            "the attestation service recorded the end of instance {serial_a}"
+        )),
+        "{ended}\n{}",
+        deployment.host().logs()
+    );
+    let host = deployment.serve.as_mut().unwrap();
+    assert_eq!(host.wait_exit().code(), Some(0), "{}", host.logs());
+
+    // Instance B of the same computation is attested; the client that spoke to A refuses it.
+    deployment.serve(&[&policy]);
+    assert_eq!(issued_serials(&deployment).len(), 2);
+    let refused = deployment.client(&policy, "hospital-a", &["status"]);
+    let stderr = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("another instance of this computation")
+            && stderr.contains(&format!("not {instance_a}"))
+            && stderr.contains("--accept-new-instance"),
+        "{stderr}"
+    );
+    let json = deployment.client(&policy, "hospital-a", &["--json", "status"]);
+    assert_eq!(json.status.code(), Some(4));
+    let error: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(error["error"], "instance-changed", "{error}");
+    // Nothing was sent: an upload is refused the same way and B has no input.
+    std::fs::write(deployment.root().join("a.txt"), "patient-1\n").unwrap();
+    let upload = deployment.client(
+        &policy,
+        "hospital-a",
+        &["provide-input", "/input/hospital-a.txt", "a.txt"],
+    );
+    assert_eq!(upload.status.code(), Some(4), "{}", text(&upload.stderr));
+    assert_eq!(pinned_instance(&policy), instance_a);
+
+    // Told the change is expected, it accepts B and pins it.
+    let accepted =
+        deployment.client_ok(&policy, "hospital-a", &["--accept-new-instance", "status"]);
+    let instance_b = pinned_instance(&policy);
+    assert_ne!(instance_b, instance_a);
+    assert!(
+        text(&accepted.stderr).contains(&format!(
+            "accepted a new instance of this computation: {instance_b} (was {instance_a})"
+        )),
+        "{}",
+        text(&accepted.stderr)
+    );
+    let status = deployment.status(&policy, "hospital-b");
+    assert_eq!(status["inputs"][0]["provided"], false, "{status}");
+    deployment.client_ok(&policy, "hospital-a", &["status"]);
+}
+
+#[test]
+fn an_operator_frees_the_computation_of_a_dead_worker_by_revoking_its_certificate() {
+    let mut deployment = Deployment::new();
+    let policy = deployment.policy("policy", &Spec::psi("shared-patients"));
+    deployment.serve(&[&policy]);
+    let pid = deployment.host().pids["shared-patients"];
+    // The worker dies without a word: no end statement, its certificate stays live.
+    signal(pid, "-9");
+    let host = deployment.serve.as_mut().unwrap();
+    let ended = host.wait_ended("shared-patients");
+    assert!(ended.contains("worker FAILED"), "{ended}");
+    assert!(!ended.contains("recorded the end of instance"), "{ended}");
+    assert_eq!(host.wait_exit().code(), Some(1));
+    let serials = issued_serials(&deployment);
+    let [dead] = serials.as_slice() else {
+        panic!("one certificate: {serials:?}")
+    };
+    let dead = dead.clone();
+    serve_refused_as_a_second_instance(&deployment, &policy, &dead);
+
+    // The operator checks the worker is gone, then revokes its certificate (audited).
+    ok(
+        covenant_in(
+            deployment.root(),
+            &[
+                "attestation-service",
+                "revoke",
+                "--dir",
+                "attestation",
+                "--certificate",
+                &dead,
+                "--reason",
+                "its worker died",
+            ],
+        ),
+        "revoke",
+    );
+    deployment.serve(&[&policy]);
+    assert_eq!(issued_serials(&deployment).len(), 2);
+}
+
+/// The first flight of a real TLS client naming `server_name`: one ClientHello record.
+fn client_hello(server_name: &str) -> Vec<u8> {
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(server_name.to_owned()).unwrap();
+    let mut connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut hello = Vec::new();
+    connection.write_tls(&mut hello).unwrap();
+    hello
+}
+
+#[test]
+fn a_flood_of_client_hellos_neither_kills_the_worker_nor_costs_its_inputs() {
+    // 2,000 well-formed ClientHellos naming the computation, held open, as a stranger could
+    // send: the host relays each to the worker before anyone is authenticated.
+    const FLOOD: usize = 2000;
+    let mut deployment = Deployment::new();
+    let policy = deployment.policy("flooded", &Spec::psi("flooded"));
+    let other = deployment.policy("bystander", &Spec::psi("bystander"));
+    deployment.serve(&[&policy, &other]);
+    let data: BTreeSet<String> = ["patient-7".to_owned()].into();
+    let file = deployment.ids_file("flooded-a.txt", &data);
+    deployment.client_ok(
+        &policy,
+        "hospital-a",
+        &["provide-input", "/input/hospital-a.txt", &file],
+    );
+    let hello = client_hello("flooded");
+    let address = deployment.host().address.clone();
+    let mut flood = Vec::with_capacity(FLOOD);
+    for _ in 0..FLOOD {
+        match std::net::TcpStream::connect(&address) {
+            Ok(mut stream) => {
+                // A connection the host already closed is fine: the flood is what counts.
+                let _ = stream.write_all(&hello);
+                flood.push(stream);
+            }
+            Err(e) => panic!(
+                "connecting to the host failed after {} connections: {e}",
+                flood.len()
+            ),
+        }
+    }
+    // During the flood: the worker is alive (a status goes through, or is refused for room,
+    // never because the worker died).
+    let pid = deployment.host().pids["flooded"];
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "the worker died during the flood"
+    );
+    // The host relays at most MAX_CONNECTIONS_PER_COMPUTATION to the flooded computation, so
+    // another computation on the same host is served during the flood.
+    let bystander = deployment.client_ok(&other, "hospital-b", &["--json", "status"]);
+    let bystander: serde_json::Value = serde_json::from_slice(&bystander.stdout).unwrap();
+    assert_eq!(bystander["state"], "provisioning", "{bystander}");
+    drop(flood);
+    // After it: a genuine principal is served and the input is intact.
+    let status = poll("the worker to serve again after the flood", || {
+        let out = deployment.client(&policy, "hospital-a", &["--json", "status"]);
+        out.status
+            .success()
+            .then(|| serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap())
+    });
+    assert_eq!(status["inputs"][0]["provided"], true, "{status}");
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "the worker died after the flood"
+    );
+    let logs = deployment.host().logs();
+    assert!(!logs.contains("worker FAILED"), "{logs}");
 }

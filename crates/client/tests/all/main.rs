@@ -5,6 +5,7 @@
 
 mod connect;
 mod flow;
+mod instances;
 mod limits;
 mod support;
 mod transfer;

@@ -67,6 +67,20 @@ pub const REFUSED_BODY_DRAIN_BYTES: u64 = 16 << 20;
 /// mid-body cannot hold them, slowloris-style).
 pub const REFUSED_BODY_DRAIN_TIME: Duration = Duration::from_secs(5);
 
+/// Connections one server serves at once; beyond it, a new connection is closed at once (and
+/// the server carries on). Each connection holds a descriptor and a task: the bound keeps a
+/// flood of connections (the host relays any well-formed ClientHello, before any client is
+/// authenticated) from exhausting the worker's descriptors (`covenant-host`'s
+/// `WORKER_MAX_DESCRIPTORS`, 1024: this leaves half for the engine, the control channel and
+/// connections queued on it) and with them the computation. Principals need a few each.
+pub const MAX_CONNECTIONS: usize = 512;
+
+/// Connections in their TLS handshake at once (not yet authenticated); beyond it, a new
+/// connection is closed at once. An unauthenticated stranger who opens connections and never
+/// completes a handshake holds each for [`HANDSHAKE_TIMEOUT`]: this bound keeps such a flood to
+/// a fraction of [`MAX_CONNECTIONS`], so that authenticated principals keep room to connect.
+pub const MAX_HANDSHAKES: usize = 64;
+
 /// The response header of `GET /v1/outputs/{output}` naming the run that wrote the output.
 pub const RUN_HEADER: &str = "covenant-run";
 
@@ -88,6 +102,10 @@ pub enum ConnectionError {
     /// HTTP failed after the handshake.
     #[error("HTTP: {0}")]
     Http(#[from] hyper::Error),
+    /// The connection was closed at once: the server already serves [`MAX_CONNECTIONS`]
+    /// connections, or [`MAX_HANDSHAKES`] are still in their handshake.
+    #[error("too many connections ({0}); closed without a handshake")]
+    Busy(&'static str),
 }
 
 /// Why an [`ApiServer`] could not be built.
@@ -120,6 +138,10 @@ pub struct ApiServer {
     tls: tokio_rustls::TlsAcceptor,
     /// Becomes `true` once the computation is closed (see [`ApiServer::closed`]).
     closed: Arc<tokio::sync::watch::Sender<bool>>,
+    /// [`MAX_CONNECTIONS`] permits, one per connection being served.
+    connections: Arc<tokio::sync::Semaphore>,
+    /// [`MAX_HANDSHAKES`] permits, one per connection in its handshake.
+    handshakes: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for ApiServer {
@@ -139,6 +161,8 @@ impl ApiServer {
             computation: Arc::new(Mutex::new(computation)),
             tls: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
             closed: Arc::new(tokio::sync::watch::channel(false).0),
+            connections: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
+            handshakes: Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES)),
         })
     }
 
@@ -154,14 +178,25 @@ impl ApiServer {
     /// (within [`HANDSHAKE_TIMEOUT`]), the caller's principal from its certificate, then HTTP.
     ///
     /// # Errors
-    /// [`ConnectionError::Handshake`] for a refused or failed handshake (an unknown client
-    /// certificate among them); [`ConnectionError::Http`] if HTTP fails afterwards.
+    /// [`ConnectionError::Busy`] (the connection is dropped at once) past [`MAX_CONNECTIONS`]
+    /// or [`MAX_HANDSHAKES`]; [`ConnectionError::Handshake`] for a refused or failed handshake
+    /// (an unknown client certificate among them); [`ConnectionError::Http`] if HTTP fails
+    /// afterwards.
     pub async fn serve_connection<IO>(&self, io: IO) -> Result<(), ConnectionError>
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.tls.accept(io))
-            .await
+        // Both bounds are taken without waiting: a connection over either is closed at once
+        // (dropping `io`), so a flood costs the server nothing it holds on to.
+        let Ok(_serving) = Arc::clone(&self.connections).try_acquire_owned() else {
+            return Err(ConnectionError::Busy("MAX_CONNECTIONS"));
+        };
+        let Ok(handshaking) = Arc::clone(&self.handshakes).try_acquire_owned() else {
+            return Err(ConnectionError::Busy("MAX_HANDSHAKES"));
+        };
+        let accepted = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.tls.accept(io)).await;
+        drop(handshaking);
+        let stream = accepted
             .map_err(|_| {
                 ConnectionError::Handshake(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,

@@ -690,3 +690,64 @@ async fn a_refused_client_that_keeps_sending_is_cut_off_at_the_drain_bounds() {
         .await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test]
+async fn a_flood_of_connections_that_never_handshake_is_bounded_and_the_computation_survives() {
+    use covenant_runtime::api::{MAX_CONNECTIONS, MAX_HANDSHAKES};
+    use tokio::io::AsyncReadExt as _;
+    let s = served();
+    let addr = listen(s.server.clone()).await;
+    let mut alice = Client::connect(&s, addr, &s.alice).await;
+    let (status, body) = alice
+        .json("PUT", "/v1/inputs/%2Finput%2Fa.csv", A_CSV)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Strangers open many more connections than the server lets handshake, and stall.
+    let mut flood = Vec::new();
+    for _ in 0..(MAX_HANDSHAKES * 3) {
+        flood.push(TcpStream::connect(addr).await.unwrap());
+    }
+    // Those over MAX_HANDSHAKES are closed at once: a read sees the end, not a stall. (All
+    // read at once, for well under the handshake timeout.)
+    let mut reads = tokio::task::JoinSet::new();
+    for mut stream in flood {
+        reads.spawn(async move {
+            let mut byte = [0u8; 1];
+            let read = tokio::time::timeout(
+                std::time::Duration::from_millis(1500),
+                stream.read(&mut byte),
+            )
+            .await;
+            (matches!(read, Ok(Ok(0))), stream)
+        });
+    }
+    let mut closed = 0;
+    let mut flood = Vec::new();
+    while let Some(joined) = reads.join_next().await {
+        let (was_closed, stream) = joined.unwrap();
+        closed += usize::from(was_closed);
+        flood.push(stream);
+    }
+    assert_eq!(
+        closed,
+        MAX_HANDSHAKES * 2,
+        "the connections over the bound are closed at once"
+    );
+    assert!(MAX_HANDSHAKES < MAX_CONNECTIONS);
+    // The authenticated principal's open connection is still served during the flood...
+    let (status, body) = alice.json("GET", "/v1/status", b"").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["inputs"][0]["provided"], true, "{body}");
+    // ...and once the flood ends, new principals connect again, the input intact.
+    drop(flood);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut bob = Client::connect(&s, addr, &s.bob).await;
+    let (status, body) = bob.json("PUT", "/v1/inputs/%2Finput%2Fb.csv", B_CSV).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = alice.json("GET", "/v1/status", b"").await;
+    assert_eq!(
+        (status, &body["state"]),
+        (200, &serde_json::json!("provisioning")),
+        "{body}"
+    );
+}

@@ -119,41 +119,41 @@ fn an_output_over_the_limit_is_released_to_no_reader() {
     ];
     for strategy in STRATEGIES {
         for (action, outcome) in cases {
-        let (_s, mut c, _) = attacker(strategy, &[action, "/output/result.txt", "1048576"], |p| {
-            p.execution.max_output_bytes = 1024;
-            p.inputs[0].max_bytes = 2 << 20;
-        });
-        let summary = c.run(&alice()).unwrap();
-        assert_eq!(
-            summary.record.outcome,
-            outcome,
-            "{strategy:?} {action}: {:?}",
-            summary.record
-        );
-        // The size written is for the operator's log, not for every principal.
-        let detail = summary.record.detail.clone().unwrap_or_default();
-        assert!(!detail.contains("1048576"), "{detail}");
-        assert_eq!(c.state(), State::Finished);
-        // No output of the run, file or stream, to any of its readers.
-        for (reader, output) in [
-            (carol(), "/output/result.txt"),
-            (carol(), "stdout"),
-            (alice(), "stderr"),
-        ] {
-            assert_refused(&mut c, "output-withheld", |c| {
-                c.fetch_output(&reader, output)
-            });
-        }
-        let statuses: Vec<_> = summary.record.outputs.iter().map(|o| o.status).collect();
-        assert_eq!(statuses, [OutputStatus::Withheld; 3], "{strategy:?}");
-        let claims = verify_receipt(&summary.receipt, c.policy()).unwrap().claims;
-        assert!(
-            claims
-                .outputs
-                .iter()
-                .all(|o| o.status == OutputStatus::Withheld && o.commitment.is_none()),
-            "{claims:?}"
-        );
+            let (_s, mut c, _) =
+                attacker(strategy, &[action, "/output/result.txt", "1048576"], |p| {
+                    p.execution.max_output_bytes = 1024;
+                    p.inputs[0].max_bytes = 2 << 20;
+                });
+            let summary = c.run(&alice()).unwrap();
+            assert_eq!(
+                summary.record.outcome, outcome,
+                "{strategy:?} {action}: {:?}",
+                summary.record
+            );
+            // The size written is for the operator's log, not for every principal.
+            let detail = summary.record.detail.clone().unwrap_or_default();
+            assert!(!detail.contains("1048576"), "{detail}");
+            assert_eq!(c.state(), State::Finished);
+            // No output of the run, file or stream, to any of its readers.
+            for (reader, output) in [
+                (carol(), "/output/result.txt"),
+                (carol(), "stdout"),
+                (alice(), "stderr"),
+            ] {
+                assert_refused(&mut c, "output-withheld", |c| {
+                    c.fetch_output(&reader, output)
+                });
+            }
+            let statuses: Vec<_> = summary.record.outputs.iter().map(|o| o.status).collect();
+            assert_eq!(statuses, [OutputStatus::Withheld; 3], "{strategy:?}");
+            let claims = verify_receipt(&summary.receipt, c.policy()).unwrap().claims;
+            assert!(
+                claims
+                    .outputs
+                    .iter()
+                    .all(|o| o.status == OutputStatus::Withheld && o.commitment.is_none()),
+                "{claims:?}"
+            );
         }
     }
 }
@@ -243,9 +243,16 @@ fn an_upload_in_flight_during_a_run_is_invisible_to_the_guest_and_costs_it_nothi
     p.program.name = "fs_attack".into();
     // Where the bytes would be if the runtime staged them in the run's file system: beside
     // the inputs, or in a directory of its own (this and earlier designs).
-    p.program.args = ["read", "/a.csv", "/b.csv", "/.covenant-staging/1", "/uploads/1", "/1"]
-        .map(String::from)
-        .to_vec();
+    p.program.args = [
+        "read",
+        "/a.csv",
+        "/b.csv",
+        "/.covenant-staging/1",
+        "/uploads/1",
+        "/1",
+    ]
+    .map(String::from)
+    .to_vec();
     p.inputs[0].path = "/a.csv".into();
     p.inputs[1].path = "/b.csv".into();
     p.inputs[1].required = false;
@@ -257,11 +264,18 @@ fn an_upload_in_flight_during_a_run_is_invisible_to_the_guest_and_costs_it_nothi
     let secret = b"BOBS-UPLOAD-IN-FLIGHT\n".repeat(40);
     let upload = c.begin_input(&bob(), "/b.csv").unwrap();
     let written = upload.write(&secret[..]).unwrap();
-    assert_eq!(c.stored_bytes().unwrap(), stored, "staging is not the run's file system");
+    assert_eq!(
+        c.stored_bytes().unwrap(),
+        stored,
+        "staging is not the run's file system"
+    );
     assert!(c.staged_bytes().unwrap() >= secret.len() as u64);
     let summary = c.run(&alice()).unwrap();
     let said = stdout_of(&c);
-    assert!(said.contains("/a.csv contains"), "the guest reads from /: {said}");
+    assert!(
+        said.contains("/a.csv contains"),
+        "the guest reads from /: {said}"
+    );
     assert!(!said.contains("BOBS-UPLOAD"), "{said}");
     assert!(said.contains("read /b.csv: errno 44 (ENOENT)"), "{said}");
     // The run's output count is its own: bob's bytes did not push it over the limit.

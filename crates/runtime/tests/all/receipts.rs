@@ -1,5 +1,6 @@
-//! Receipt verification: a genuine receipt verifies; a tampered one, one signed under another
-//! CA, and one checked against another policy do not.
+//! Receipt verification: a genuine receipt verifies and names the instance that signed it; a
+//! tampered one, one signed under another CA or by another instance than it names, and one
+//! checked against another policy do not.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -24,6 +25,42 @@ fn a_genuine_receipt_verifies() {
         verified.runtime.policy_hash.0,
         *c.policy().hash().as_bytes()
     );
+}
+
+#[test]
+fn a_receipt_names_the_instance_that_signed_it_and_no_other() {
+    let (service, c, receipt) = one_receipt();
+    let verified = verify_receipt(&receipt, c.policy()).unwrap();
+    let header: serde_json::Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(receipt.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let leaf = base64::engine::general_purpose::STANDARD
+        .decode(header["x5c"][0].as_str().unwrap())
+        .unwrap();
+    let fingerprint = covenant_attest::instance_fingerprint(&leaf).unwrap();
+    assert_eq!(verified.claims.instance, fingerprint.to_hex());
+    // Another instance of the same computation (same CA, measurement and policy: a fork)
+    // re-signs the first one's claims: its receipt would pass for the first one's run but for
+    // the instance it names.
+    let fork = service.signer(c.policy());
+    assert_ne!(fork.instance(), fingerprint);
+    let forged = fork.sign(&verified.claims).unwrap();
+    match verify_receipt(&forged, c.policy()) {
+        Err(ReceiptError::ClaimMismatch {
+            what: "instance",
+            expected,
+            found,
+        }) => {
+            assert_eq!(
+                (expected, found),
+                (fork.instance().to_hex(), fingerprint.to_hex())
+            );
+        }
+        other => panic!("expected an instance mismatch, got {other:?}"),
+    }
 }
 
 #[test]
@@ -208,6 +245,8 @@ fn a_receipt_whose_outputs_or_pinned_hashes_disagree_with_the_policy_fails() {
     let mut claims = verify_receipt(&receipt, c.policy()).unwrap().claims;
     claims.outputs.pop();
     let signer = service.signer(c.policy());
+    // Another instance's key: it names itself, so that only the paths disagree.
+    claims.instance = signer.instance().to_hex();
     let forged = signer.sign(&claims).unwrap();
     assert!(matches!(
         verify_receipt(&forged, c.policy()),
@@ -217,6 +256,7 @@ fn a_receipt_whose_outputs_or_pinned_hashes_disagree_with_the_policy_fails() {
         })
     ));
     let mut claims = verify_receipt(&receipt, c.policy()).unwrap().claims;
+    claims.instance = signer.instance().to_hex();
     claims.inputs[0].sha256 = Some(sha256_hex(b"other"));
     let forged = signer.sign(&claims).unwrap();
     assert!(matches!(
@@ -232,7 +272,8 @@ fn a_receipt_whose_outputs_or_pinned_hashes_disagree_with_the_policy_fails() {
 fn a_provider_can_get_its_own_inputs_salt_again_and_no_one_else_can() {
     let (_s, c, receipt) = one_receipt();
     let claims = verify_receipt(&receipt, c.policy()).unwrap().claims;
-    let salt_of = |who: &covenant_runtime::Principal, i: usize| c.status(who).unwrap().inputs[i].salt.clone();
+    let salt_of =
+        |who: &covenant_runtime::Principal, i: usize| c.status(who).unwrap().inputs[i].salt.clone();
     // Bob's status has b.csv's salt (it opens the receipt's commitment), not a.csv's.
     let bobs = salt_of(&bob(), 1).expect("the provider's own salt");
     covenant_runtime::check_opening(&claims, "/input/b.csv", &bobs, B_CSV).unwrap();

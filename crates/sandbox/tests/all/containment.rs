@@ -48,7 +48,7 @@ fn thousands_of_trapping_instances_leave_the_host_serving() {
         );
         assert_eq!(run.report.outcome, Outcome::Exited(0), "{strategy}");
         assert_eq!(run.wasi.take_stdout(), b"hello from a Covenant guest\n");
-        assert!(sandbox(strategy).stats().runs >= runs_before + instances as u64 + 1);
+        assert!(sandbox(strategy).stats().runs > runs_before + instances as u64);
     }
 }
 

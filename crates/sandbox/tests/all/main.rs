@@ -1,6 +1,8 @@
 //! The sandbox's integration tests, in one binary (one link of wasmtime instead of five).
 //! Every guest runs on both strategies; a case states one expected outcome, so the engines
 //! agree whenever it passes.
+// Test fixtures outside `#[test]` functions unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod artifacts;
 mod compile_bounds;

@@ -324,7 +324,10 @@ fn read_back(fs: &FileSystem, path: &str) -> Vec<u8> {
         .view(&CapabilityTable::new().with(dir, Access::READ).unwrap())
         .unwrap();
     let mut bytes = Vec::new();
-    view.read_file(path).unwrap().read_to_end(&mut bytes).unwrap();
+    view.read_file(path)
+        .unwrap()
+        .read_to_end(&mut bytes)
+        .unwrap();
     bytes
 }
 
@@ -335,18 +338,30 @@ fn a_file_moves_between_file_systems_whole_and_leaves_nothing_behind() {
     staging.create_dir_all("/staging").unwrap();
     main.create_dir_all("/input").unwrap();
     let writer = staging
-        .view(&CapabilityTable::new().with("/staging", Access::READ_WRITE).unwrap())
+        .view(
+            &CapabilityTable::new()
+                .with("/staging", Access::READ_WRITE)
+                .unwrap(),
+        )
         .unwrap();
     let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     writer.write_file("/staging/0", &bytes[..]).unwrap();
     let staged_usage = staging.usage().unwrap();
-    let moved = main.move_file_from("/input/a.csv", &staging, "/staging/0").unwrap();
+    let moved = main
+        .move_file_from("/input/a.csv", &staging, "/staging/0")
+        .unwrap();
     assert_eq!(moved, bytes.len() as u64);
     assert_eq!(read_back(&main, "/input/a.csv"), bytes);
     // Gone from the source, and from its quota; charged to the destination's.
     assert_eq!(
         writer.metadata("/staging/0").err().map(|e| e.to_string()),
-        Some(FsError::Guest { path: "/staging/0".into(), errno: Errno::Noent }.to_string())
+        Some(
+            FsError::Guest {
+                path: "/staging/0".into(),
+                errno: Errno::Noent
+            }
+            .to_string()
+        )
     );
     assert_eq!(
         staging.usage().unwrap().bytes,
@@ -362,7 +377,11 @@ fn a_move_that_cannot_complete_changes_neither_file_system() {
     let staging = small(1 << 20, 1 << 20);
     staging.create_dir_all("/staging").unwrap();
     let writer = staging
-        .view(&CapabilityTable::new().with("/staging", Access::READ_WRITE).unwrap())
+        .view(
+            &CapabilityTable::new()
+                .with("/staging", Access::READ_WRITE)
+                .unwrap(),
+        )
         .unwrap();
     writer.write_file("/staging/0", &[7u8; 5000][..]).unwrap();
     let tight = small(4096, 1 << 20);
@@ -374,23 +393,49 @@ fn a_move_that_cannot_complete_changes_neither_file_system() {
         other => panic!("expected a guest errno, got {other:?}"),
     };
     // Over the destination's byte quota, a file-size quota, an existing name, no directory.
-    assert_eq!(errno(tight.move_file_from("/input/a", &staging, "/staging/0")), Errno::Nospc);
+    assert_eq!(
+        errno(tight.move_file_from("/input/a", &staging, "/staging/0")),
+        Errno::Nospc
+    );
     let narrow = small(1 << 20, 100);
     narrow.create_dir_all("/input").unwrap();
-    assert_eq!(errno(narrow.move_file_from("/input/a", &staging, "/staging/0")), Errno::Fbig);
-    assert_eq!(errno(tight.move_file_from("/input/taken", &staging, "/staging/0")), Errno::Exist);
-    assert_eq!(errno(tight.move_file_from("/nowhere/a", &staging, "/staging/0")), Errno::Noent);
+    assert_eq!(
+        errno(narrow.move_file_from("/input/a", &staging, "/staging/0")),
+        Errno::Fbig
+    );
+    assert_eq!(
+        errno(tight.move_file_from("/input/taken", &staging, "/staging/0")),
+        Errno::Exist
+    );
+    assert_eq!(
+        errno(tight.move_file_from("/nowhere/a", &staging, "/staging/0")),
+        Errno::Noent
+    );
     // A file still open, or with a second name, stays where it is.
     let open = writer.read_file("/staging/0").unwrap();
     let roomy = small(1 << 20, 1 << 20);
     roomy.create_dir_all("/input").unwrap();
-    assert_eq!(errno(roomy.move_file_from("/input/a", &staging, "/staging/0")), Errno::Busy);
+    assert_eq!(
+        errno(roomy.move_file_from("/input/a", &staging, "/staging/0")),
+        Errno::Busy
+    );
     drop(open);
     // Not into the same file system, not a directory.
-    assert_eq!(errno(staging.move_file_from("/b", &staging, "/staging/0")), Errno::Inval);
-    assert!(roomy.move_file_from("/input/a", &staging, "/staging").is_err());
+    assert_eq!(
+        errno(staging.move_file_from("/b", &staging, "/staging/0")),
+        Errno::Inval
+    );
+    assert!(
+        roomy
+            .move_file_from("/input/a", &staging, "/staging")
+            .is_err()
+    );
     assert_eq!(before, (snapshot(&staging), snapshot(&tight)));
-    assert_eq!(snapshot(&roomy).len(), snapshot(&small(1, 1)).len() + 1, "only /input was made");
+    assert_eq!(
+        snapshot(&roomy).len(),
+        snapshot(&small(1, 1)).len() + 1,
+        "only /input was made"
+    );
     check(&staging);
     check(&tight);
 }
