@@ -65,8 +65,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    init_logging();
     let cli = Cli::parse();
+    init_logging(matches!(cli.command, Command::Worker(_)));
     let result = match cli.command {
         Command::Demo(args) => commands::demo::run(args),
         Command::Identity(cmd) => commands::identity::run(cmd),
@@ -88,10 +88,21 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr through `tracing`, filtered by `RUST_LOG` (default: warnings only).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+/// What a worker logs, whatever its environment says: Covenant's own events at `info`, every
+/// dependency's warnings. A worker's stderr goes to the host, which is untrusted and starts
+/// the worker as it likes: a filter it chose (`RUST_LOG=cranelift_codegen=trace`) would make
+/// the engine print the program's code into that log.
+const WORKER_LOG_FILTER: &str = "warn,covenant=info,covenant_host=info,covenant_runtime=info";
+
+/// Logs go to stderr through `tracing`, filtered by `RUST_LOG` (default: warnings only); a
+/// worker's by [`WORKER_LOG_FILTER`] alone.
+fn init_logging(worker: bool) {
+    let filter = if worker {
+        tracing_subscriber::EnvFilter::new(WORKER_LOG_FILTER)
+    } else {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -260,8 +260,11 @@ pub fn refused_path_calls() -> Vec<(&'static str, i64)> {
 ///   sibling worker's limits.
 /// - `fcntl`: only [`FCNTL_COMMANDS`] (and for the jit [`FCNTL_JIT_COMMANDS`]), and
 ///   `F_SETFL` without `O_ASYNC`: no signals to other processes through a descriptor.
-/// - `mmap`, `mprotect`: never `PROT_WRITE` and `PROT_EXEC` together (no memory an attacker
-///   can write code into and run); for the interpreter, never `PROT_EXEC` at all.
+/// - `mmap`, `mprotect`: never `PROT_WRITE` and `PROT_EXEC` together on one mapping; for the
+///   interpreter, never `PROT_EXEC` at all. For the jit this is W^X per mapping only: a page
+///   can still be made writable, then executable (as the compiler does), and a `memfd` can be
+///   mapped twice, once writable and once executable. It stops the simplest injection, not a
+///   determined attacker who already runs code in the worker.
 ///
 /// Integer arguments (`int` in the kernel's prototype) are compared on their low 32 bits,
 /// which is all the kernel reads of them.

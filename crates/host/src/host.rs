@@ -44,6 +44,40 @@ pub const MAX_RELAYED_CONNECTIONS: usize = 4096;
 /// moves in few system calls.
 pub const RELAY_BUFFER_BYTES: usize = 256 << 10;
 
+/// How long the accept loop pauses after a failed `accept` (out of descriptors, most often),
+/// instead of retrying at once on a listener that stays readable and spinning a core.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Descriptors the host wants: each relayed connection holds two (its TCP socket and the
+/// host's end of the pair it hands the worker), for [`MAX_RELAYED_CONNECTIONS`], plus room
+/// for workers, logs and the listener.
+pub const HOST_DESCRIPTORS_WANTED: u64 = 2 * MAX_RELAYED_CONNECTIONS as u64 + 1024;
+
+/// Raises the host's soft limit on open descriptors to its hard limit, so that the connection
+/// bounds above, not the default soft limit (often 1024), are what a flood meets; warns if
+/// even the hard limit is below [`HOST_DESCRIPTORS_WANTED`]. (Workers set their own, lower
+/// limit when they harden.)
+fn raise_descriptor_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let raised = rustix::process::Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    if let Err(e) = setrlimit(Resource::Nofile, raised) {
+        tracing::warn!(error = %e, "could not raise the limit on open descriptors");
+    }
+    let now = getrlimit(Resource::Nofile).current;
+    if now.is_some_and(|n| n < HOST_DESCRIPTORS_WANTED) {
+        tracing::warn!(
+            limit = now,
+            wanted = HOST_DESCRIPTORS_WANTED,
+            "the host may run out of descriptors before its connection bounds; raise its \
+             hard limit (ulimit -Hn)"
+        );
+    }
+}
+
 /// Connections relayed to one computation's worker at once; beyond it, a new connection for
 /// that computation is closed at once. Without it, a flood aimed at one computation would take
 /// every one of the [`MAX_RELAYED_CONNECTIONS`] and starve the others. The worker bounds what
@@ -167,6 +201,7 @@ impl Host {
     /// # Errors
     /// [`HostError`].
     pub async fn start(config: HostConfig) -> Result<Host, HostError> {
+        raise_descriptor_limit();
         let mut policies = Vec::new();
         for path in &config.policies {
             let policy = load_policy(path)?;
@@ -313,6 +348,9 @@ impl Host {
                         Ok(accepted) => accepted,
                         Err(e) => {
                             tracing::warn!(error = %e, "accepting a connection failed");
+                            // Out of descriptors (EMFILE, ENFILE) the listener stays readable:
+                            // pause instead of spinning, while connections end and free some.
+                            tokio::time::sleep(ACCEPT_BACKOFF).await;
                             continue;
                         }
                     };
@@ -678,12 +716,12 @@ async fn relay(mut tcp: TcpStream, routes: &Routes) -> Result<(), String> {
     {
         return Err(format!("the worker for {name} has ended"));
     }
-    let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| e.to_string())?;
     let Ok(_permit) = Arc::clone(&worker.connections).try_acquire_owned() else {
         return Err(format!(
             "{name} already has {MAX_CONNECTIONS_PER_COMPUTATION} connections; closing this one"
         ));
     };
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| e.to_string())?;
     let control = Arc::clone(&worker.control);
     // The send blocks if the worker's queue is full: off the async threads.
     tokio::task::spawn_blocking(move || {
@@ -705,4 +743,26 @@ async fn relay(mut tcp: TcpStream, routes: &Routes) -> Result<(), String> {
     .await
     .map_err(|e| format!("relaying for {name}: {e}"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_raises_its_descriptor_limit_to_the_hard_limit() {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        let hard = getrlimit(Resource::Nofile).maximum;
+        // As a shell with a default soft limit would start it.
+        setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(256),
+                maximum: hard,
+            },
+        )
+        .unwrap();
+        raise_descriptor_limit();
+        assert_eq!(getrlimit(Resource::Nofile).current, hard);
+    }
 }

@@ -57,13 +57,14 @@ const CONTROL_QUEUE: usize = 64;
 pub const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The environment variables the host passes a worker; it starts the worker with an empty
-/// environment plus these, if set. Only `RUST_LOG`, which filters what the worker logs (to
-/// the host's stderr, which the host reads anyway). Nothing else of the host's environment
-/// reaches the trusted runtime: not the dynamic loader's variables (`LD_PRELOAD`,
-/// `LD_LIBRARY_PATH`, `LD_AUDIT`), which would run the host's code inside it, nor glibc's
-/// (`GLIBC_TUNABLES`, `MALLOC_*`), nor the host's secrets. A worker started with anything
-/// else says so in its log, naming the variables, never their values.
-pub const WORKER_ENVIRONMENT: &[&str] = &["RUST_LOG"];
+/// environment plus these, if set: none. Not even `RUST_LOG`: a worker's log filter is fixed
+/// (a filter the untrusted host chose could make the engine trace the program's code into
+/// the log the host reads). Nothing of the host's environment reaches the trusted runtime:
+/// not the dynamic loader's variables (`LD_PRELOAD`, `LD_LIBRARY_PATH`, `LD_AUDIT`), which
+/// would run the host's code inside it, nor glibc's (`GLIBC_TUNABLES`, `MALLOC_*`), nor the
+/// host's secrets. A worker started with anything else says so in its log, naming the
+/// variables, never their values.
+pub const WORKER_ENVIRONMENT: &[&str] = &[];
 
 /// What the worker is started with.
 #[derive(Debug, Clone)]
@@ -403,6 +404,9 @@ async fn serve(
                 if tokio::time::timeout(CLOSE_GRACE, drained).await.is_err() {
                     tracing::info!(%computation, "connections still open after {CLOSE_GRACE:?}; closing them");
                 }
+                // Nothing is served once the end is signed: the connections still open are
+                // aborted, and waited for, first.
+                connections.shutdown().await;
                 report_end(&control, &end, EndReason::Closed);
                 send(&WorkerMessage::Closed)?;
                 tracing::info!(%computation, "every principal closed the computation");
@@ -428,6 +432,7 @@ async fn serve(
                 }
                 Some(Ok((HostMessage::Shutdown, _))) | None => {
                     tracing::info!(%computation, "the host stopped the worker");
+                    connections.shutdown().await;
                     report_end(&control, &end, EndReason::Stopped);
                     return Ok(());
                 }

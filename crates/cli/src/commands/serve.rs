@@ -117,10 +117,27 @@ async fn serve(config: HostConfig) -> anyhow::Result<ExitCode> {
             worker.computation, worker.pid
         );
     }
+    // Ctrl-C and SIGTERM (what `kill` and service managers send) both stop the workers in
+    // order, so that each reports its end to the attestation service and its computation can
+    // be attested again; without SIGTERM, a routine restart would leave it held until expiry.
     let shutdown = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            // No signal handling: run until the computations end.
-            std::future::pending::<()>().await;
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        let interrupt = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                // No Ctrl-C handling: wait for SIGTERM or for the computations to end.
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            () = interrupt => {}
+            () = terminate => {}
         }
     };
     let ended = host

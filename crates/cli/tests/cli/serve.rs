@@ -2003,3 +2003,50 @@ fn a_flood_of_client_hellos_neither_kills_the_worker_nor_costs_its_inputs() {
     let logs = deployment.host().logs();
     assert!(!logs.contains("worker FAILED"), "{logs}");
 }
+
+#[test]
+fn a_host_cannot_turn_up_a_workers_log_to_read_the_program() {
+    // The host reads the worker's log; with RUST_LOG=trace the engine would print the
+    // program's code there. The worker's filter is fixed.
+    let mut deployment = Deployment::new();
+    let policy = deployment.policy("quiet", &Spec::psi("quiet"));
+    deployment.serve_with_env(&[&policy], &[("RUST_LOG", "trace")]);
+    let wasm = format!("{}.wasm", covenant_guests::PRIVATE_SET_INTERSECTION.name);
+    deployment.client_ok(&policy, "researcher", &["provide-program", &wasm]);
+    let logs = deployment.host().logs();
+    let worker_lines: Vec<&str> = logs.lines().filter(|l| l.starts_with("[worker ")).collect();
+    assert!(
+        worker_lines.iter().any(|l| l.contains("serving")),
+        "the worker logs at info: {logs}"
+    );
+    for line in worker_lines {
+        assert!(
+            !line.contains("TRACE") && !line.contains("DEBUG") && !line.contains("cranelift"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn sigterm_stops_the_workers_in_order_and_frees_their_computations() {
+    // What a service manager sends on a restart: the workers stop and report their ends, so
+    // that the restarted host's workers are attested again at once.
+    let mut deployment = Deployment::new();
+    let policy = deployment.policy("restarted", &Spec::psi("restarted"));
+    deployment.serve(&[&policy]);
+    let host_pid = deployment.host().child.0.id();
+    signal(host_pid, "-TERM");
+    let ended = deployment.host().wait_ended("restarted");
+    assert!(
+        ended.contains("recorded the end of instance"),
+        "{ended}\n{}",
+        deployment.host().logs()
+    );
+    let host = deployment.serve.as_mut().unwrap();
+    assert_eq!(host.wait_exit().code(), Some(0), "{}", host.logs());
+    deployment.serve = None;
+    // A new host for the same computation is attested: nothing is held until expiry.
+    deployment.serve(&[&policy]);
+    let status = deployment.status(&policy, "hospital-a");
+    assert_eq!(status["state"], "provisioning", "{status}");
+}

@@ -75,10 +75,14 @@ pub const REFUSED_BODY_DRAIN_TIME: Duration = Duration::from_secs(5);
 /// connections queued on it) and with them the computation. Principals need a few each.
 pub const MAX_CONNECTIONS: usize = 512;
 
-/// Connections in their TLS handshake at once (not yet authenticated); beyond it, a new
-/// connection is closed at once. An unauthenticated stranger who opens connections and never
-/// completes a handshake holds each for [`HANDSHAKE_TIMEOUT`]: this bound keeps such a flood to
-/// a fraction of [`MAX_CONNECTIONS`], so that authenticated principals keep room to connect.
+/// Connections in their TLS handshake at once (not yet authenticated). A new connection beyond
+/// it takes the place of the *oldest* one still in its handshake, which is closed. An
+/// unauthenticated stranger who opens connections and never completes a handshake would
+/// otherwise hold each for [`HANDSHAKE_TIMEOUT`], and 64 stalled connections renewed every 10 s
+/// would lock every principal out. With eviction, a principal's handshake is lost only if 64
+/// newer connections arrive while it runs (a flood of more than 640 connections a second
+/// against a 100 ms handshake), and the flood holds at most this many slots of
+/// [`MAX_CONNECTIONS`].
 pub const MAX_HANDSHAKES: usize = 64;
 
 /// The response header of `GET /v1/outputs/{output}` naming the run that wrote the output.
@@ -102,8 +106,9 @@ pub enum ConnectionError {
     /// HTTP failed after the handshake.
     #[error("HTTP: {0}")]
     Http(#[from] hyper::Error),
-    /// The connection was closed at once: the server already serves [`MAX_CONNECTIONS`]
-    /// connections, or [`MAX_HANDSHAKES`] are still in their handshake.
+    /// The connection was closed: the server already serves [`MAX_CONNECTIONS`] connections,
+    /// or it was the oldest of [`MAX_HANDSHAKES`] still in their handshake when another
+    /// arrived.
     #[error("too many connections ({0}); closed without a handshake")]
     Busy(&'static str),
 }
@@ -140,8 +145,11 @@ pub struct ApiServer {
     closed: Arc<tokio::sync::watch::Sender<bool>>,
     /// [`MAX_CONNECTIONS`] permits, one per connection being served.
     connections: Arc<tokio::sync::Semaphore>,
-    /// [`MAX_HANDSHAKES`] permits, one per connection in its handshake.
-    handshakes: Arc<tokio::sync::Semaphore>,
+    /// The connections in their handshake, oldest first (at most [`MAX_HANDSHAKES`]), each
+    /// with the signal that tells it to give its place to a newer one.
+    handshakes: Arc<Mutex<std::collections::VecDeque<(u64, Arc<tokio::sync::Notify>)>>>,
+    /// Numbers the handshakes, to find one's own entry in `handshakes`.
+    next_handshake: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for ApiServer {
@@ -162,7 +170,8 @@ impl ApiServer {
             tls: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
             closed: Arc::new(tokio::sync::watch::channel(false).0),
             connections: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
-            handshakes: Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES)),
+            handshakes: Arc::default(),
+            next_handshake: Arc::default(),
         })
     }
 
@@ -178,24 +187,50 @@ impl ApiServer {
     /// (within [`HANDSHAKE_TIMEOUT`]), the caller's principal from its certificate, then HTTP.
     ///
     /// # Errors
-    /// [`ConnectionError::Busy`] (the connection is dropped at once) past [`MAX_CONNECTIONS`]
-    /// or [`MAX_HANDSHAKES`]; [`ConnectionError::Handshake`] for a refused or failed handshake
+    /// [`ConnectionError::Busy`] past [`MAX_CONNECTIONS`] (the connection is dropped at once),
+    /// or when newer connections took this one's place among the [`MAX_HANDSHAKES`]; [`ConnectionError::Handshake`] for a refused or failed handshake
     /// (an unknown client certificate among them); [`ConnectionError::Http`] if HTTP fails
     /// afterwards.
     pub async fn serve_connection<IO>(&self, io: IO) -> Result<(), ConnectionError>
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        // Both bounds are taken without waiting: a connection over either is closed at once
-        // (dropping `io`), so a flood costs the server nothing it holds on to.
+        // Taken without waiting: a connection over the bound is closed at once (dropping `io`),
+        // so a flood costs the server nothing it holds on to.
         let Ok(_serving) = Arc::clone(&self.connections).try_acquire_owned() else {
             return Err(ConnectionError::Busy("MAX_CONNECTIONS"));
         };
-        let Ok(handshaking) = Arc::clone(&self.handshakes).try_acquire_owned() else {
-            return Err(ConnectionError::Busy("MAX_HANDSHAKES"));
+        // A place among the handshakes, taking the oldest one's if they are all taken.
+        let id = self
+            .next_handshake
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let evicted = Arc::new(tokio::sync::Notify::new());
+        {
+            let mut pending = self
+                .handshakes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if pending.len() >= MAX_HANDSHAKES
+                && let Some((_, oldest)) = pending.pop_front()
+            {
+                // Stored if the oldest is not waiting yet: it gives up as soon as it looks.
+                oldest.notify_one();
+            }
+            pending.push_back((id, Arc::clone(&evicted)));
+        }
+        let accepted = tokio::select! {
+            accepted = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.tls.accept(io)) => Some(accepted),
+            () = evicted.notified() => None,
         };
-        let accepted = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.tls.accept(io)).await;
-        drop(handshaking);
+        self.handshakes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|(other, _)| *other != id);
+        let Some(accepted) = accepted else {
+            return Err(ConnectionError::Busy(
+                "MAX_HANDSHAKES: a newer connection took this one's place",
+            ));
+        };
         let stream = accepted
             .map_err(|_| {
                 ConnectionError::Handshake(std::io::Error::new(

@@ -707,8 +707,9 @@ async fn a_flood_of_connections_that_never_handshake_is_bounded_and_the_computat
     for _ in 0..(MAX_HANDSHAKES * 3) {
         flood.push(TcpStream::connect(addr).await.unwrap());
     }
-    // Those over MAX_HANDSHAKES are closed at once: a read sees the end, not a stall. (All
-    // read at once, for well under the handshake timeout.)
+    // All but the newest MAX_HANDSHAKES are closed at once (each newer one took an older
+    // one's place): a read sees the end, not a stall. (All read at once, for well under the
+    // handshake timeout.)
     let mut reads = tokio::task::JoinSet::new();
     for mut stream in flood {
         reads.spawn(async move {
@@ -749,5 +750,40 @@ async fn a_flood_of_connections_that_never_handshake_is_bounded_and_the_computat
         (status, &body["state"]),
         (200, &serde_json::json!("provisioning")),
         "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_sustained_flood_of_stalled_handshakes_does_not_lock_principals_out() {
+    // A stranger keeps opening connections that never handshake, 200 a second, more than
+    // enough to keep every handshake place taken if places were held until the timeout.
+    let s = served();
+    let addr = listen(s.server.clone()).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flooding = {
+        let stop = Arc::clone(&stop);
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(stream) = TcpStream::connect(addr).await {
+                    held.push(stream);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            held.len()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // During the flood, principals connect and are served.
+    for who in [&s.alice, &s.bob, &s.carol] {
+        let mut client = Client::connect(&s, addr, who).await;
+        let (status, body) = client.json("GET", "/v1/status", b"").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let flooded = flooding.await.unwrap();
+    assert!(
+        flooded > covenant_runtime::api::MAX_HANDSHAKES,
+        "the flood opened {flooded} connections"
     );
 }
