@@ -14,6 +14,16 @@
 //!   platform key the service has enrolled. **It trusts the host operating system**, says so in
 //!   every piece of evidence ([`software::SOFTWARE_TRUST_STATEMENT`]), and is meant for
 //!   development, tests and hosts without a TEE.
+//! - [`sev_snp`]: the AMD SEV-SNP verifier: an attestation report and its VCEK/VLEK, chained
+//!   to the pinned AMD roots at a given time, with its TCB, chip id and guest policy checked
+//!   ([`sev_snp::verify_report`]). Not yet behind [`EvidenceVerifier`]: the service does not
+//!   take SEV-SNP evidence yet.
+//! - [`nitro`]: the AWS Nitro Enclaves verifier: a COSE_Sign1 attestation document, its
+//!   `cabundle` chained to the pinned AWS Nitro root at a given time, PCR0 as the measurement,
+//!   debug mode refused unless allowed ([`nitro::verify_document`]). Not yet behind
+//!   [`EvidenceVerifier`] either.
+//! - [`binding`]: the 64-byte report data ([`binding::report_data`]) that binds hardware
+//!   evidence to a nonce, TLS key, policy and computation.
 //! - [`csr`]: the certificate signing request a runtime sends and the service's checks of it.
 //! - [`ca`]: the service's certificate authority, which issues attested certificates.
 //! - [`extensions`]: the X.509 extensions (one documented OID arc) that carry the claims.
@@ -38,6 +48,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod binding;
 pub mod ca;
 pub mod csr;
 mod der;
@@ -45,8 +56,10 @@ pub mod digest;
 pub mod error;
 pub mod extensions;
 pub mod instance;
+pub mod nitro;
 pub mod pem;
 pub mod platform;
+pub mod sev_snp;
 pub mod software;
 pub mod verify;
 pub mod wire;

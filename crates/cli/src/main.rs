@@ -44,6 +44,9 @@ enum Command {
     /// allow-measurement, revoke, audit.
     #[command(subcommand)]
     AttestationService(commands::attestation_service::AttestationServiceCommand),
+    /// Verify hardware attestation evidence offline (verify-evidence).
+    #[command(subcommand)]
+    Attestation(commands::attestation::AttestationCommand),
     /// Serve computations: a hardened, attested worker process per policy, clients relayed
     /// by the computation id they name (SNI).
     #[command(long_about = commands::serve::LONG_ABOUT)]
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Policy(cmd) => commands::policy::run(cmd),
         Command::Measurement(args) => commands::measurement::run(args),
         Command::AttestationService(cmd) => commands::attestation_service::run(cmd),
+        Command::Attestation(cmd) => commands::attestation::run(cmd),
         Command::Client(args) => commands::client::run(args),
         Command::Receipt(cmd) => commands::receipt::run(cmd),
         Command::Serve(args) => commands::serve::run(args),

@@ -8,4 +8,5 @@ mod client_verify;
 mod csr;
 mod evidence;
 mod instance;
+mod sev_snp;
 mod tls;

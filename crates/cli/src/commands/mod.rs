@@ -6,8 +6,10 @@
 //! - `2` refused input: bad command line, an invalid policy, a refused module or artifact;
 //! - `3` `covenant client`: the runtime refused the request (the rule is printed);
 //! - `4` `covenant client`: the server is not the runtime the policy names;
+//!   `covenant attestation verify-evidence`: the evidence does not verify;
 //! - `134` the guest trapped or exceeded a limit (`covenant run`).
 
+pub mod attestation;
 pub mod attestation_service;
 pub mod client;
 pub mod compile;

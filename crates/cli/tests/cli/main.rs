@@ -2,7 +2,9 @@
 // Test fixtures outside `#[test]` functions unwrap too: a failure there is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod attestation;
 mod attestation_service;
+mod attestation_sev_snp;
 mod c_guest;
 mod client;
 mod completions;
