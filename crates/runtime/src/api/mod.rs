@@ -85,6 +85,10 @@ pub const MAX_CONNECTIONS: usize = 512;
 /// [`MAX_CONNECTIONS`].
 pub const MAX_HANDSHAKES: usize = 64;
 
+/// The connections in their handshake, oldest first: each one's number and the signal that
+/// tells it to give its place to a newer connection.
+type PendingHandshakes = std::collections::VecDeque<(u64, Arc<tokio::sync::Notify>)>;
+
 /// The response header of `GET /v1/outputs/{output}` naming the run that wrote the output.
 pub const RUN_HEADER: &str = "covenant-run";
 
@@ -147,7 +151,7 @@ pub struct ApiServer {
     connections: Arc<tokio::sync::Semaphore>,
     /// The connections in their handshake, oldest first (at most [`MAX_HANDSHAKES`]), each
     /// with the signal that tells it to give its place to a newer one.
-    handshakes: Arc<Mutex<std::collections::VecDeque<(u64, Arc<tokio::sync::Notify>)>>>,
+    handshakes: Arc<Mutex<PendingHandshakes>>,
     /// Numbers the handshakes, to find one's own entry in `handshakes`.
     next_handshake: Arc<std::sync::atomic::AtomicU64>,
 }

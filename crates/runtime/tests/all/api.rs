@@ -732,9 +732,9 @@ async fn a_flood_of_connections_that_never_handshake_is_bounded_and_the_computat
     assert_eq!(
         closed,
         MAX_HANDSHAKES * 2,
-        "the connections over the bound are closed at once"
+        "the oldest connections over the bound are closed"
     );
-    assert!(MAX_HANDSHAKES < MAX_CONNECTIONS);
+    const { assert!(MAX_HANDSHAKES < MAX_CONNECTIONS) };
     // The authenticated principal's open connection is still served during the flood...
     let (status, body) = alice.json("GET", "/v1/status", b"").await;
     assert_eq!(status, 200, "{body}");
