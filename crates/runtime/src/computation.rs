@@ -1053,12 +1053,15 @@ impl<R: Read> Read for HashingReader<R> {
 impl Computation {
     /// Sets up a computation for `policy`, signing receipts with `signer`: an empty in-memory
     /// file system sized by the policy (every input's bound, the output bound and
-    /// [`FS_NAMES_ALLOWANCE_BYTES`]), with the inputs' and outputs' directories made, and a
-    /// sandbox for the policy's engine. The computation starts in `Provisioning`.
+    /// [`FS_NAMES_ALLOWANCE_BYTES`]), with the inputs' and outputs' directories made; a
+    /// staging file system for uploads, sized by the inputs' bounds, that no program or
+    /// principal ever has a view of; and a sandbox for the policy's engine. The computation
+    /// starts in `Provisioning`.
     ///
     /// # Errors
     /// [`SetupError::Layout`] if an input lies in or below the directory of an output file
-    /// (the program, which may create and write there, could change an input);
+    /// (the program, which may create and write there, could change an input), or an output
+    /// file's directory lies below another's (the program could replace it with a link);
     /// [`SetupError::Internal`] if the file system or the engine cannot be set up.
     pub fn new(policy: ValidPolicy, signer: ReceiptSigner) -> Result<Self, SetupError> {
         let p = policy.policy();
@@ -1205,7 +1208,7 @@ impl Computation {
     }
 
     /// Bytes of uploads in progress or written and not yet accepted (their file system is not
-    /// the run's; see [`STAGING_DIR`]).
+    /// the run's).
     ///
     /// # Errors
     /// [`InternalError::FileSystem`] if the file system is poisoned.
