@@ -85,6 +85,11 @@ pub const MAX_CONNECTIONS: usize = 512;
 /// [`MAX_CONNECTIONS`].
 pub const MAX_HANDSHAKES: usize = 64;
 
+/// Connections one principal may hold at once, after its handshake; one more is closed at once.
+/// Without it, one principal (any reader, say) could hold all of [`MAX_CONNECTIONS`] open and
+/// idle and keep every other principal from connecting. A client needs one or a few.
+pub const MAX_CONNECTIONS_PER_PRINCIPAL: usize = 32;
+
 /// The connections in their handshake, oldest first: each one's number and the signal that
 /// tells it to give its place to a newer connection.
 type PendingHandshakes = std::collections::VecDeque<(u64, Arc<tokio::sync::Notify>)>;
@@ -113,7 +118,7 @@ pub enum ConnectionError {
     /// The connection was closed: the server already serves [`MAX_CONNECTIONS`] connections,
     /// or it was the oldest of [`MAX_HANDSHAKES`] still in their handshake when another
     /// arrived.
-    #[error("too many connections ({0}); closed without a handshake")]
+    #[error("too many connections ({0}); this one is closed")]
     Busy(&'static str),
 }
 
@@ -154,6 +159,45 @@ pub struct ApiServer {
     handshakes: Arc<Mutex<PendingHandshakes>>,
     /// Numbers the handshakes, to find one's own entry in `handshakes`.
     next_handshake: Arc<std::sync::atomic::AtomicU64>,
+    /// Connections each principal holds ([`MAX_CONNECTIONS_PER_PRINCIPAL`]).
+    per_principal: Arc<Mutex<std::collections::HashMap<String, usize>>>,
+}
+
+/// One connection counted against its principal; uncounted when dropped.
+struct PrincipalConnection {
+    counts: Arc<Mutex<std::collections::HashMap<String, usize>>>,
+    principal: String,
+}
+
+impl PrincipalConnection {
+    /// Counts a connection for `principal`, or `None` if it holds the most it may.
+    fn take(
+        counts: &Arc<Mutex<std::collections::HashMap<String, usize>>>,
+        principal: &str,
+    ) -> Option<Self> {
+        let mut map = counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let held = map.entry(principal.to_owned()).or_default();
+        if *held >= MAX_CONNECTIONS_PER_PRINCIPAL {
+            return None;
+        }
+        *held += 1;
+        Some(PrincipalConnection {
+            counts: Arc::clone(counts),
+            principal: principal.to_owned(),
+        })
+    }
+}
+
+impl Drop for PrincipalConnection {
+    fn drop(&mut self) {
+        let mut map = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(held) = map.get_mut(&self.principal) {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                map.remove(&self.principal);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for ApiServer {
@@ -176,6 +220,7 @@ impl ApiServer {
             connections: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
             handshakes: Arc::default(),
             next_handshake: Arc::default(),
+            per_principal: Arc::default(),
         })
     }
 
@@ -192,7 +237,8 @@ impl ApiServer {
     ///
     /// # Errors
     /// [`ConnectionError::Busy`] past [`MAX_CONNECTIONS`] (the connection is dropped at once),
-    /// or when newer connections took this one's place among the [`MAX_HANDSHAKES`]; [`ConnectionError::Handshake`] for a refused or failed handshake
+    /// when newer connections took this one's place among the [`MAX_HANDSHAKES`], or past the
+    /// principal's [`MAX_CONNECTIONS_PER_PRINCIPAL`] (dropped after the handshake); [`ConnectionError::Handshake`] for a refused or failed handshake
     /// (an unknown client certificate among them); [`ConnectionError::Http`] if HTTP fails
     /// afterwards.
     pub async fn serve_connection<IO>(&self, io: IO) -> Result<(), ConnectionError>
@@ -254,6 +300,11 @@ impl ApiServer {
                 .principal_for_certificate(der.as_ref())
                 .ok_or(ConnectionError::NoPrincipal)?;
             Caller(principal)
+        };
+        let Some(_counted) =
+            PrincipalConnection::take(&self.per_principal, caller.principal().name())
+        else {
+            return Err(ConnectionError::Busy("MAX_CONNECTIONS_PER_PRINCIPAL"));
         };
         let server = self.clone();
         let service = hyper::service::service_fn(move |request| {

@@ -787,3 +787,51 @@ async fn a_sustained_flood_of_stalled_handshakes_does_not_lock_principals_out() 
         "the flood opened {flooded} connections"
     );
 }
+
+#[tokio::test]
+async fn one_principal_cannot_hold_every_connection() {
+    use covenant_runtime::api::MAX_CONNECTIONS_PER_PRINCIPAL;
+    let s = served();
+    let addr = listen(s.server.clone()).await;
+    // Carol opens as many connections as she may, and keeps them open, idle.
+    let mut held = Vec::new();
+    for _ in 0..MAX_CONNECTIONS_PER_PRINCIPAL {
+        let mut carol = Client::connect(&s, addr, &s.carol).await;
+        let (status, _) = carol.json("GET", "/v1/status", b"").await;
+        assert_eq!(status, 200);
+        held.push(carol);
+    }
+    // One more of hers is closed after its handshake: its request gets no answer.
+    let one_more = || async {
+        let expected = expected_runtime(&support::validate(&s.policy)).unwrap();
+        let tls = tls_connect(addr, client_config(expected, &s.carol))
+            .await
+            .unwrap();
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(tls))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let request = hyper::Request::builder()
+            .method("GET")
+            .uri("/v1/status")
+            .header("host", "sum-study.example")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        sender.send_request(request).await.is_ok()
+    };
+    assert!(!one_more().await, "a connection over the bound is closed");
+    // The others still connect and are served; and once she lets one go, she may open another
+    // (as soon as the server has seen it close).
+    let mut alice = Client::connect(&s, addr, &s.alice).await;
+    assert_eq!(alice.json("GET", "/v1/status", b"").await.0, 200);
+    drop(held.pop());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !one_more().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the freed place never came back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
