@@ -2,6 +2,19 @@
 //! they are a few lines and the decoder must be strict (exact length, minimal length form, no
 //! trailing bytes) in ways a general parser does not promise.
 
+/// Whether a certificate's key is an ECDSA key on P-384: what Nitro's and AMD's signing
+/// certificates must hold before their signatures are checked with ring's P-384 verifier.
+pub(crate) fn is_ecdsa_p384_key(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> bool {
+    use x509_parser::oid_registry::{OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384};
+    spki.algorithm.algorithm == OID_KEY_TYPE_EC_PUBLIC_KEY
+        && spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.as_oid().ok())
+            .is_some_and(|oid| oid == OID_NIST_EC_P384)
+}
+
 /// DER tag of an OCTET STRING.
 pub(crate) const TAG_OCTET_STRING: u8 = 0x04;
 /// DER tag of a UTF8String.

@@ -40,7 +40,6 @@ use coset::{CborSerializable as _, CoseSign1, TaggedCborSerializable as _, iana}
 use ring::signature::{ECDSA_P384_SHA384_FIXED, UnparsedPublicKey};
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
-use x509_parser::oid_registry::{OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384};
 use x509_parser::time::ASN1Time;
 
 use crate::Measurement;
@@ -298,14 +297,7 @@ fn verify_document_with_root(
     let leaf = check_chain(&payload, root_der.as_ref(), at)?;
 
     let spki = leaf.public_key();
-    let is_p384 = spki.algorithm.algorithm == OID_KEY_TYPE_EC_PUBLIC_KEY
-        && spki
-            .algorithm
-            .parameters
-            .as_ref()
-            .and_then(|p| p.as_oid().ok())
-            .is_some_and(|oid| oid == OID_NIST_EC_P384);
-    if !is_p384 {
+    if !crate::der::is_ecdsa_p384_key(spki) {
         return Err(NitroError::BadCertificate {
             which: "the leaf certificate".into(),
             reason: "its key is not ECDSA P-384".into(),

@@ -41,9 +41,7 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
-use x509_parser::oid_registry::{
-    OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_NIST_HASH_SHA384, Oid,
-};
+use x509_parser::oid_registry::{OID_NIST_HASH_SHA384, Oid};
 use x509_parser::signature_algorithm::SignatureAlgorithm;
 use x509_parser::time::ASN1Time;
 
@@ -910,14 +908,7 @@ pub fn verify_report(
 
     // The report's signature.
     let spki = endorsement.public_key();
-    let p384 = spki.algorithm.algorithm == OID_KEY_TYPE_EC_PUBLIC_KEY
-        && spki
-            .algorithm
-            .parameters
-            .as_ref()
-            .and_then(|p| p.as_oid().ok())
-            .is_some_and(|oid| oid == OID_NIST_EC_P384);
-    if !p384 {
+    if !crate::der::is_ecdsa_p384_key(spki) {
         return Err(SevSnpError::EndorsementKey(kind));
     }
     let signature = report.signature_fixed()?;

@@ -2288,8 +2288,8 @@ mod tests {
         );
     }
 
-    /// A computation of the sum_inputs guest, provisioned.
-    fn provisioned() -> Computation {
+    /// A new computation of the sum_inputs guest, and the guest.
+    fn computation() -> (Computation, Vec<u8>) {
         let service = covenant_test_support::Service::new();
         let program = covenant_guests::SUM_INPUTS.bytes();
         let policy = covenant_test_support::sum_inputs_policy(
@@ -2301,7 +2301,12 @@ mod tests {
         // test-support's own signer is another build of this crate's type: make ours.
         let (key, chain) = service.attested_key(&valid);
         let signer = ReceiptSigner::new(&key, chain).unwrap();
-        let mut c = Computation::new(valid, signer).unwrap();
+        (Computation::new(valid, signer).unwrap(), program)
+    }
+
+    /// A computation of the sum_inputs guest, provisioned.
+    fn provisioned() -> Computation {
+        let (mut c, program) = computation();
         c.provide_program(&Principal::new("alice"), &program)
             .unwrap();
         c.provide_input(&Principal::new("alice"), "/input/a.csv", &b"1,2\n"[..])
@@ -2313,16 +2318,7 @@ mod tests {
 
     #[test]
     fn one_program_upload_at_a_time() {
-        let service = covenant_test_support::Service::new();
-        let program = covenant_guests::SUM_INPUTS.bytes();
-        let policy = covenant_test_support::sum_inputs_policy(
-            &service.ca,
-            &program,
-            covenant_policy::Strategy::Interpreter,
-        );
-        let valid = covenant_test_support::validate(&policy);
-        let (key, chain) = service.attested_key(&valid);
-        let c = Computation::new(valid, ReceiptSigner::new(&key, chain).unwrap()).unwrap();
+        let (c, _) = computation();
         let alice = Principal::new("alice");
         let first = c.admit_program(&alice).unwrap();
         let second = c.admit_program(&alice).unwrap_err();

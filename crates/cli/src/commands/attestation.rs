@@ -177,18 +177,22 @@ fn verify_evidence(args: &VerifyEvidenceArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Evidence given as text (hex, base64), with its line breaks and spaces left out.
+fn without_whitespace(evidence: &[u8]) -> Vec<u8> {
+    evidence
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect()
+}
+
 /// An SEV-SNP report is its 1184 raw bytes, or hex text of them.
 fn sev_snp_report_bytes(evidence: &[u8]) -> anyhow::Result<Vec<u8>> {
     use covenant_attest::sev_snp::REPORT_LEN;
     if evidence.len() == REPORT_LEN {
         return Ok(evidence.to_vec());
     }
-    let text: Vec<u8> = evidence
-        .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
-    match hex::decode(&text) {
+    match hex::decode(without_whitespace(evidence)) {
         Ok(bytes) if bytes.len() == REPORT_LEN => Ok(bytes),
         _ => Err(refused(format!(
             "not an SEV-SNP attestation report: neither {REPORT_LEN} bytes nor hex text of them \
@@ -254,13 +258,8 @@ fn nitro_document_bytes(evidence: &[u8]) -> anyhow::Result<Vec<u8>> {
     if matches!(evidence.first(), Some(0x84 | 0xd2)) {
         return Ok(evidence.to_vec());
     }
-    let text: Vec<u8> = evidence
-        .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
     base64::engine::general_purpose::STANDARD
-        .decode(text)
+        .decode(without_whitespace(evidence))
         .map_err(|e| {
             refused(format!(
                 "not a Nitro attestation document: neither COSE_Sign1 bytes nor base64 ({e})"
