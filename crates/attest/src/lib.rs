@@ -48,6 +48,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod anchors;
 pub mod binding;
 pub mod ca;
 pub mod csr;
@@ -64,6 +65,7 @@ pub mod software;
 pub mod verify;
 pub mod wire;
 
+pub use anchors::TrustAnchors;
 pub use ca::{CertificateAuthority, DEFAULT_ATTESTED_CERTIFICATE_LIFETIME, IssuedCertificate};
 pub use csr::{CheckedCsr, RuntimeCsrRequest};
 pub use digest::{Digest, Measurement, Nonce};
@@ -74,8 +76,8 @@ pub use instance::{
     verify_instance_end,
 };
 pub use platform::{
-    Evidence, EvidenceClaims, EvidenceRequest, EvidenceVerifier, Platform, PlatformEnrolment,
-    PlatformKind, VerifiedEvidence, verifier_for,
+    Evidence, EvidenceClaims, EvidenceRequest, EvidenceVerifier, HardwareEvidence, Platform,
+    PlatformEnrolment, PlatformEvidence, PlatformKind, VerifiedEvidence, verifier_for,
 };
 pub use verify::{
     AttestedCertificateError, AttestedServerVerifier, ExpectedRuntime, verify_attested_certificate,

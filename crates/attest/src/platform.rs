@@ -232,6 +232,167 @@ impl Evidence {
     }
 }
 
+/// Format tag of [`HardwareEvidence`].
+pub const HARDWARE_EVIDENCE_FORMAT: &str = "covenant-hardware-evidence/1";
+/// The largest report, quote or document a verifier decodes, in bytes (after base64). An
+/// SEV-SNP report is 1184 bytes, a TDX quote with its PCK chain about 5 KiB, a Nitro document
+/// at most 16 KiB; this stops hostile evidence from making the service decode megabytes.
+pub const MAX_HARDWARE_EVIDENCE_LEN: usize = 64 * 1024;
+/// The most endorsements one piece of hardware evidence may carry. SEV-SNP needs one (the VCEK
+/// or VLEK), DCAP one (the collateral), Nitro none.
+pub const MAX_ENDORSEMENTS: usize = 4;
+/// The largest endorsement a verifier decodes, in bytes (after base64). DCAP collateral (TCB
+/// info, QE identity, CRLs and their chains) is about 20 KiB; a certificate a few KiB.
+pub const MAX_ENDORSEMENT_LEN: usize = 256 * 1024;
+
+/// Evidence from a hardware platform (SEV-SNP, TDX, SGX, Nitro) as it travels from the runtime
+/// through the (untrusted) host to the service.
+///
+/// The hardware signs one 64-byte report data field; the runtime puts there
+/// [`crate::binding::report_data`] over the four values below, which travel in the clear. The
+/// verifier recomputes the report data from them and requires equality, so none of them can be
+/// changed without the hardware's signature failing to cover it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HardwareEvidence {
+    /// Always [`HARDWARE_EVIDENCE_FORMAT`].
+    pub format: String,
+    /// The platform kind: `sev-snp`, `tdx`, `sgx` or `nitro`.
+    pub platform: PlatformKind,
+    /// SHA-256 of the policy the runtime serves.
+    pub policy_hash: Digest,
+    /// The computation id.
+    pub computation_id: String,
+    /// SHA-256 of the runtime's TLS key (DER SubjectPublicKeyInfo).
+    pub tls_public_key_sha256: Digest,
+    /// The service's nonce.
+    pub nonce: Nonce,
+    /// Base64 (standard alphabet, padded) of the raw evidence: the SEV-SNP attestation report,
+    /// the DCAP quote, or the Nitro COSE_Sign1 document.
+    pub evidence: String,
+    /// Base64 of each endorsement supplied alongside: the VCEK or VLEK certificate (SEV-SNP),
+    /// the collateral JSON (DCAP). They come from the host or a vendor's service and are
+    /// trusted only as far as their signatures chain to a pinned root.
+    #[serde(default)]
+    pub endorsements: Vec<String>,
+}
+
+impl HardwareEvidence {
+    /// The raw evidence and endorsements, decoded and bounded ([`MAX_HARDWARE_EVIDENCE_LEN`],
+    /// [`MAX_ENDORSEMENTS`], [`MAX_ENDORSEMENT_LEN`]), after checking the format, that the
+    /// platform is a hardware kind and that the computation id is acceptable.
+    ///
+    /// # Errors
+    /// [`EvidenceError::UnsupportedFormat`] or [`EvidenceError::Malformed`].
+    pub fn decoded_parts(&self) -> Result<(Vec<u8>, Vec<Vec<u8>>), EvidenceError> {
+        if self.format != HARDWARE_EVIDENCE_FORMAT {
+            return Err(EvidenceError::UnsupportedFormat(
+                self.format.chars().take(64).collect(),
+            ));
+        }
+        if self.platform.trusts_host_os() {
+            return Err(EvidenceError::Malformed(format!(
+                "hardware evidence names platform {}, which is not a hardware platform",
+                self.platform
+            )));
+        }
+        check_computation_id(&self.computation_id)
+            .map_err(|e| EvidenceError::Malformed(e.to_string()))?;
+        if self.endorsements.len() > MAX_ENDORSEMENTS {
+            return Err(EvidenceError::Malformed(format!(
+                "{} endorsements; at most {MAX_ENDORSEMENTS} are accepted",
+                self.endorsements.len()
+            )));
+        }
+        let evidence = decode_bounded(&self.evidence, MAX_HARDWARE_EVIDENCE_LEN, "evidence")?;
+        let endorsements = self
+            .endorsements
+            .iter()
+            .map(|e| decode_bounded(e, MAX_ENDORSEMENT_LEN, "endorsement"))
+            .collect::<Result<_, _>>()?;
+        Ok((evidence, endorsements))
+    }
+
+    /// The report data this evidence must carry: [`crate::binding::report_data`] over its
+    /// nonce, TLS key hash, policy hash and computation id.
+    pub fn expected_report_data(&self) -> [u8; crate::binding::REPORT_DATA_LEN] {
+        crate::binding::report_data(
+            &self.nonce,
+            &self.tls_public_key_sha256,
+            &self.policy_hash,
+            &self.computation_id,
+        )
+    }
+}
+
+/// Base64 text decoded, refusing (before decoding) anything that would exceed `max` bytes.
+fn decode_bounded(text: &str, max: usize, what: &str) -> Result<Vec<u8>, EvidenceError> {
+    if text.len() > max.div_ceil(3) * 4 {
+        return Err(EvidenceError::Malformed(format!(
+            "{what} longer than {max} bytes"
+        )));
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| EvidenceError::Malformed(format!("{what} is not base64: {e}")))
+}
+
+/// Evidence of either family, as a [`Platform`] produces it and an attestation request carries
+/// it. On the wire it is one JSON object; its `format` says which.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum PlatformEvidence {
+    /// Software evidence, signed by an enrolled platform key.
+    Software(Evidence),
+    /// Hardware evidence, signed by the hardware.
+    Hardware(HardwareEvidence),
+}
+
+impl PlatformEvidence {
+    /// The platform kind it claims.
+    pub fn platform(&self) -> PlatformKind {
+        match self {
+            Self::Software(e) => e.platform,
+            Self::Hardware(e) => e.platform,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PlatformEvidence {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let format = value
+            .get("format")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| D::Error::custom("evidence has no \"format\" string"))?;
+        match format {
+            EVIDENCE_FORMAT => serde_json::from_value(value)
+                .map(Self::Software)
+                .map_err(D::Error::custom),
+            HARDWARE_EVIDENCE_FORMAT => serde_json::from_value(value)
+                .map(Self::Hardware)
+                .map_err(D::Error::custom),
+            other => Err(D::Error::custom(format!(
+                "unknown evidence format {:?} (known: {EVIDENCE_FORMAT}, {HARDWARE_EVIDENCE_FORMAT})",
+                other.chars().take(64).collect::<String>()
+            ))),
+        }
+    }
+}
+
+impl From<Evidence> for PlatformEvidence {
+    fn from(evidence: Evidence) -> Self {
+        Self::Software(evidence)
+    }
+}
+
+impl From<HardwareEvidence> for PlatformEvidence {
+    fn from(evidence: HardwareEvidence) -> Self {
+        Self::Hardware(evidence)
+    }
+}
+
 /// Something that can attest the runtime it runs: knows its kind and measurement, and signs
 /// claims binding a request.
 ///
@@ -248,7 +409,7 @@ pub trait Platform: Send + Sync {
     ///
     /// # Errors
     /// [`AttestError`] if the platform cannot sign.
-    fn evidence(&self, request: &EvidenceRequest) -> Result<Evidence, AttestError>;
+    fn evidence(&self, request: &EvidenceRequest) -> Result<PlatformEvidence, AttestError>;
 }
 
 /// A platform the attestation service has enrolled: its name (chosen by the service's

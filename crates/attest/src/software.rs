@@ -24,7 +24,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use crate::platform::{CLAIMS_FORMAT, EVIDENCE_FORMAT};
 use crate::{
     AttestError, Digest, Evidence, EvidenceClaims, EvidenceError, EvidenceRequest,
-    EvidenceVerifier, Measurement, Platform, PlatformEnrolment, PlatformKind, VerifiedEvidence,
+    EvidenceVerifier, Measurement, Platform, PlatformEnrolment, PlatformEvidence, PlatformKind,
+    VerifiedEvidence,
 };
 
 /// What a relying party must trust for software-platform evidence to mean anything. Carried in
@@ -300,7 +301,18 @@ impl Platform for SoftwarePlatform {
         self.measurement
     }
 
-    fn evidence(&self, request: &EvidenceRequest) -> Result<Evidence, AttestError> {
+    fn evidence(&self, request: &EvidenceRequest) -> Result<PlatformEvidence, AttestError> {
+        self.software_evidence(request)
+            .map(PlatformEvidence::Software)
+    }
+}
+
+impl SoftwarePlatform {
+    /// Signed claims binding `request` ([`Platform::evidence`] without the envelope enum).
+    ///
+    /// # Errors
+    /// [`AttestError`] if the computation id is invalid or the key has been zeroed.
+    pub fn software_evidence(&self, request: &EvidenceRequest) -> Result<Evidence, AttestError> {
         crate::check_computation_id(&request.computation_id)?;
         let claims = EvidenceClaims {
             format: CLAIMS_FORMAT.into(),

@@ -17,7 +17,7 @@ use rustls_pki_types::CertificateDer;
 use serde::{Deserialize, Serialize};
 
 use crate::csr::{RuntimeCsrRequest, generate_tls_key};
-use crate::{AttestError, Digest, Evidence, EvidenceRequest, Nonce, Platform};
+use crate::{AttestError, Digest, EvidenceRequest, Nonce, Platform, PlatformEvidence};
 
 /// `POST /v1/nonces` response.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,8 +33,8 @@ pub struct NonceResponse {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AttestationRequest {
-    /// The runtime's evidence.
-    pub evidence: Evidence,
+    /// The runtime's evidence, software or hardware (its `format` says which).
+    pub evidence: PlatformEvidence,
     /// The runtime's certificate signing request, PEM (`CERTIFICATE REQUEST`).
     pub csr: String,
 }

@@ -19,7 +19,7 @@ use covenant_attest::csr::generate_tls_key;
 use covenant_attest::software::{SoftwarePlatform, SoftwareVerifier};
 use covenant_attest::{
     CertificateAuthority, CheckedCsr, Digest, EvidenceRequest, EvidenceVerifier, Measurement,
-    Nonce, Platform, PlatformEnrolment, PlatformKind, RuntimeCsrRequest,
+    Nonce, PlatformEnrolment, PlatformKind, RuntimeCsrRequest,
 };
 use covenant_policy::{
     Attestation, Execution, FormatTag, FormatVersion, Input, Output, Policy,
@@ -172,7 +172,7 @@ impl Service {
             Nonce::random().unwrap(),
         )
         .unwrap();
-        let evidence = self.platform.evidence(&request).unwrap();
+        let evidence = self.platform.software_evidence(&request).unwrap();
         let verified = SoftwareVerifier.verify(&evidence, &self.enrolment).unwrap();
         let bound = bind(&verified, &CheckedCsr::parse(&csr).unwrap()).unwrap();
         let issued = self

@@ -239,9 +239,10 @@ fn a_48_byte_measurement_travels_through_evidence_and_certificate() {
         Nonce::random().unwrap(),
     )
     .unwrap();
-    let verified = SoftwareVerifier
-        .verify(&request.evidence, &enrolment)
-        .unwrap();
+    let covenant_attest::PlatformEvidence::Software(evidence) = &request.evidence else {
+        panic!("the software platform made hardware evidence");
+    };
+    let verified = SoftwareVerifier.verify(evidence, &enrolment).unwrap();
     let csr_der = covenant_attest::pem::csr_from_pem(request.csr.as_bytes(), "csr").unwrap();
     let bound = bind(&verified, &CheckedCsr::parse(&csr_der).unwrap()).unwrap();
     let issued = fx

@@ -5,7 +5,7 @@ use covenant_attest::csr::generate_tls_key;
 use covenant_attest::extensions::{OID_COMPUTATION_ID, OID_MEASUREMENT, OID_POLICY_HASH};
 use covenant_attest::software::SoftwareVerifier;
 use covenant_attest::{
-    BindingError, CheckedCsr, CsrError, Digest, EvidenceRequest, EvidenceVerifier, Nonce, Platform,
+    BindingError, CheckedCsr, CsrError, Digest, EvidenceRequest, EvidenceVerifier, Nonce,
     RuntimeCsrRequest,
 };
 use rcgen::PublicKeyData as _;
@@ -191,7 +191,10 @@ fn evidence_for_another_policy_or_computation_does_not_bind() {
         )
         .unwrap();
         SoftwareVerifier
-            .verify(&fx.platform.evidence(&request).unwrap(), &fx.enrolment)
+            .verify(
+                &fx.platform.software_evidence(&request).unwrap(),
+                &fx.enrolment,
+            )
             .unwrap()
     };
     assert!(matches!(

@@ -6,7 +6,7 @@ use covenant_attest::software::{
     measure_file,
 };
 use covenant_attest::{
-    Digest, EvidenceError, EvidenceRequest, EvidenceVerifier, Nonce, Platform, PlatformEnrolment,
+    Digest, EvidenceError, EvidenceRequest, EvidenceVerifier, Nonce, PlatformEnrolment,
     PlatformKind, verifier_for,
 };
 use rcgen::PublicKeyData as _;
@@ -92,7 +92,7 @@ fn evidence_signed_by_another_key_but_naming_the_enrolled_one_is_refused() {
     let impostor = SoftwarePlatform::new(cert.as_bytes(), key.as_bytes(), MEASUREMENT).unwrap();
     let request =
         EvidenceRequest::new(POLICY, COMPUTATION, b"key", Nonce::random().unwrap()).unwrap();
-    let mut evidence = impostor.evidence(&request).unwrap();
+    let mut evidence = impostor.software_evidence(&request).unwrap();
     evidence.signer_key_id = fx.enrolment.key_id().unwrap();
     assert_eq!(
         SoftwareVerifier.verify(&evidence, &fx.enrolment),

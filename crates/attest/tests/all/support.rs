@@ -10,8 +10,7 @@ use covenant_attest::csr::generate_tls_key;
 use covenant_attest::software::{SoftwarePlatform, SoftwareVerifier};
 use covenant_attest::{
     CertificateAuthority, CheckedCsr, Digest, EvidenceRequest, EvidenceVerifier, ExpectedRuntime,
-    IssuedCertificate, Measurement, Nonce, Platform, PlatformEnrolment, PlatformKind,
-    RuntimeCsrRequest,
+    IssuedCertificate, Measurement, Nonce, PlatformEnrolment, PlatformKind, RuntimeCsrRequest,
 };
 use time::OffsetDateTime;
 
@@ -66,7 +65,7 @@ impl Fixture {
             Nonce::random().unwrap(),
         )
         .unwrap();
-        let evidence = self.platform.evidence(&request).unwrap();
+        let evidence = self.platform.software_evidence(&request).unwrap();
         (key, csr, evidence)
     }
 
