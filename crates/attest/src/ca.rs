@@ -91,6 +91,7 @@ pub fn bind(evidence: &VerifiedEvidence, csr: &CheckedCsr) -> Result<BoundReques
             measurement: claims.measurement,
             policy_hash: claims.policy_hash,
             computation_id: claims.computation_id.clone(),
+            hardware: evidence.hardware().cloned(),
         },
         tls_public_key_sha256: request_key,
         spki_der: csr.spki_der().to_vec(),
@@ -245,7 +246,8 @@ impl CertificateAuthority {
         params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
         params.use_authority_key_identifier_extension = true;
-        params.custom_extensions = attested_extensions(&request.claims);
+        params.custom_extensions =
+            attested_extensions(&request.claims).map_err(AttestError::Certificate)?;
         self.sign(params, &request.spki_der, now, lifetime)
     }
 

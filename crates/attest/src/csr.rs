@@ -147,7 +147,7 @@ impl CheckedCsr {
                         computation_id.replace(id).is_none()
                     }
                     // The service asserts these from verified evidence; a requester may not.
-                    Known::Platform | Known::Measurement => {
+                    Known::Platform | Known::Measurement | Known::Hardware => {
                         return Err(CsrError::UnexpectedExtension {
                             oid: ext.oid.to_id_string(),
                         });

@@ -40,6 +40,9 @@ pub enum AttestError {
     /// Evidence could not be encoded.
     #[error("encoding evidence: {0}")]
     Encoding(String),
+    /// The configfs-tsm report interface refused a request or misbehaved.
+    #[error("configfs-tsm: {0}")]
+    Tsm(#[from] crate::tsm::TsmError),
 }
 
 /// Evidence was refused by a verifier.
@@ -82,9 +85,42 @@ pub enum EvidenceError {
         /// Kind in the envelope.
         envelope: PlatformKind,
     },
-    /// The enrolled platform's certificate is unusable (not a P-256 key).
-    #[error("the enrolled platform certificate is unusable: {0}")]
+    /// The enrolled platform's certificate is unusable (not a P-256 key), or its requirements
+    /// cannot be read.
+    #[error("the enrolled platform is unusable: {0}")]
     BadEnrolment(String),
+    /// The hardware platform's verifier refused the evidence: the reason names the check.
+    #[error("the {platform} evidence does not verify: {reason}")]
+    Hardware {
+        /// The platform.
+        platform: PlatformKind,
+        /// Which check failed, in the platform verifier's words.
+        reason: String,
+    },
+    /// Hardware evidence came without the endorsement its platform needs, and none is cached.
+    #[error(
+        "the {platform} evidence came without {what}, and the service has none cached for it; \
+         supply it alongside the evidence"
+    )]
+    MissingEndorsement {
+        /// The platform.
+        platform: PlatformKind,
+        /// What is missing.
+        what: String,
+    },
+    /// The hardware signed other report data than the envelope's values hash to: the nonce, TLS
+    /// key, policy hash or computation id in the envelope is not what the hardware attested.
+    #[error(
+        "the {platform} evidence's report data is not the hash of its nonce, TLS key, policy \
+         hash and computation id"
+    )]
+    ReportDataMismatch {
+        /// The platform.
+        platform: PlatformKind,
+    },
+    /// The hardware's claims do not meet the enrolled platform's requirements.
+    #[error("{0}")]
+    Requirement(crate::hardware::RequirementError),
 }
 
 /// A certificate signing request was refused.

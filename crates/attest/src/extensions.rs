@@ -6,14 +6,18 @@
 //! | `1.3.6.1.4.1.62917.1.2` | measurement | OCTET STRING, 32 or 48 bytes |
 //! | `1.3.6.1.4.1.62917.1.3` | policy hash | OCTET STRING, 32 bytes (SHA-256) |
 //! | `1.3.6.1.4.1.62917.1.4` | computation id | UTF8String, at most 256 bytes |
+//! | `1.3.6.1.4.1.62917.1.5` | hardware claims | UTF8String: JSON [`HardwareClaims`], at most [`crate::hardware::MAX_HARDWARE_CLAIMS_LEN`] bytes; on hardware platforms only |
 //!
 //! The arc `1.3.6.1.4.1.62917` is a private-enterprise-style arc chosen for Covenant and **not
 //! registered with IANA**; before a release it must be replaced by an assigned Private
 //! Enterprise Number (change [`COVENANT_OID_ARC`] only; everything else derives from it). The
 //! extensions are non-critical so that generic X.509 tools can still display the certificate;
-//! Covenant's own verifier ([`crate::verify`]) requires all four.
+//! Covenant's own verifier ([`crate::verify`]) requires the first four, and the fifth exactly
+//! when the platform is a hardware one (its absence there, or presence on the software
+//! platform, is refused).
 
 use crate::der::{TAG_OCTET_STRING, TAG_UTF8_STRING, decode, encode};
+use crate::hardware::{HardwareClaims, MAX_HARDWARE_CLAIMS_LEN};
 use crate::{Digest, Measurement, PlatformKind};
 
 /// The OID arc under which every Covenant extension lives: `1.3.6.1.4.1.62917.1`.
@@ -32,6 +36,9 @@ pub const OID_MEASUREMENT: [u64; 9] = under_arc(2);
 pub const OID_POLICY_HASH: [u64; 9] = under_arc(3);
 /// Computation id extension: `1.3.6.1.4.1.62917.1.4`, a UTF8String.
 pub const OID_COMPUTATION_ID: [u64; 9] = under_arc(4);
+/// Hardware claims extension: `1.3.6.1.4.1.62917.1.5`, a UTF8String holding JSON
+/// [`HardwareClaims`].
+pub const OID_HARDWARE: [u64; 9] = under_arc(5);
 
 /// The claims an attested certificate carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +51,9 @@ pub struct AttestedClaims {
     pub policy_hash: Digest,
     /// The computation id.
     pub computation_id: String,
+    /// What the hardware said about itself (debug, TCB, …): present exactly on hardware
+    /// platforms.
+    pub hardware: Option<HardwareClaims>,
 }
 
 /// Which of our extensions an OID is, if any.
@@ -53,6 +63,7 @@ pub(crate) enum Known {
     Measurement,
     PolicyHash,
     ComputationId,
+    Hardware,
 }
 
 impl Known {
@@ -62,6 +73,7 @@ impl Known {
             Self::Measurement => "measurement",
             Self::PolicyHash => "policy hash",
             Self::ComputationId => "computation id",
+            Self::Hardware => "hardware claims",
         }
     }
 
@@ -72,6 +84,7 @@ impl Known {
             (OID_MEASUREMENT, Self::Measurement),
             (OID_POLICY_HASH, Self::PolicyHash),
             (OID_COMPUTATION_ID, Self::ComputationId),
+            (OID_HARDWARE, Self::Hardware),
         ]
         .into_iter()
         .find(|(known, _)| arcs == known)
@@ -93,9 +106,14 @@ pub(crate) fn computation_id_extension(id: &str) -> rcgen::CustomExtension {
     )
 }
 
-/// The four extensions for `claims`, non-critical.
-pub(crate) fn attested_extensions(claims: &AttestedClaims) -> Vec<rcgen::CustomExtension> {
-    vec![
+/// The extensions for `claims`, non-critical.
+///
+/// # Errors
+/// If the hardware claims cannot be encoded within [`MAX_HARDWARE_CLAIMS_LEN`].
+pub(crate) fn attested_extensions(
+    claims: &AttestedClaims,
+) -> Result<Vec<rcgen::CustomExtension>, String> {
+    let mut extensions = vec![
         rcgen::CustomExtension::from_oid_content(
             &OID_PLATFORM,
             encode(TAG_UTF8_STRING, claims.platform.as_str().as_bytes()),
@@ -106,7 +124,29 @@ pub(crate) fn attested_extensions(claims: &AttestedClaims) -> Vec<rcgen::CustomE
         ),
         policy_hash_extension(&claims.policy_hash),
         computation_id_extension(&claims.computation_id),
-    ]
+    ];
+    if let Some(hardware) = &claims.hardware {
+        let json = serde_json::to_vec(hardware).map_err(|e| e.to_string())?;
+        if json.len() > MAX_HARDWARE_CLAIMS_LEN {
+            return Err(format!(
+                "the hardware claims are {} bytes; at most {MAX_HARDWARE_CLAIMS_LEN} fit",
+                json.len()
+            ));
+        }
+        extensions.push(rcgen::CustomExtension::from_oid_content(
+            &OID_HARDWARE,
+            encode(TAG_UTF8_STRING, &json),
+        ));
+    }
+    Ok(extensions)
+}
+
+fn decode_hardware(value: &[u8]) -> Result<HardwareClaims, String> {
+    let bytes = decode(TAG_UTF8_STRING, value)?;
+    if bytes.len() > MAX_HARDWARE_CLAIMS_LEN {
+        return Err(format!("longer than {MAX_HARDWARE_CLAIMS_LEN} bytes"));
+    }
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
 }
 
 pub(crate) fn decode_digest(value: &[u8]) -> Result<[u8; 32], String> {
@@ -159,6 +199,7 @@ impl AttestedClaims {
         let mut measurement = None;
         let mut policy_hash = None;
         let mut computation_id = None;
+        let mut hardware = None;
         for ext in cert.extensions() {
             let Some(which) = Known::identify(&ext.oid) else {
                 continue;
@@ -190,17 +231,33 @@ impl AttestedClaims {
                     let text = decode_text(ext.value).map_err(malformed)?;
                     computation_id.replace(text).is_none()
                 }
+                Known::Hardware => {
+                    let claims = decode_hardware(ext.value).map_err(malformed)?;
+                    hardware.replace(claims).is_none()
+                }
             };
             if !fresh {
                 return Err(ExtensionError::Duplicate(which.name()));
             }
         }
+        let platform = platform.ok_or(ExtensionError::Missing(Known::Platform.name()))?;
+        match (platform.trusts_host_os(), hardware.is_some()) {
+            (false, false) => return Err(ExtensionError::Missing(Known::Hardware.name())),
+            (true, true) => {
+                return Err(ExtensionError::Malformed {
+                    name: Known::Hardware.name(),
+                    reason: format!("platform {platform} is not a hardware platform"),
+                });
+            }
+            _ => {}
+        }
         Ok(Self {
-            platform: platform.ok_or(ExtensionError::Missing(Known::Platform.name()))?,
+            platform,
             measurement: measurement.ok_or(ExtensionError::Missing(Known::Measurement.name()))?,
             policy_hash: policy_hash.ok_or(ExtensionError::Missing(Known::PolicyHash.name()))?,
             computation_id: computation_id
                 .ok_or(ExtensionError::Missing(Known::ComputationId.name()))?,
+            hardware,
         })
     }
 }

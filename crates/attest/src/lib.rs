@@ -22,6 +22,9 @@
 //!   `cabundle` chained to the pinned AWS Nitro root at a given time, PCR0 as the measurement,
 //!   debug mode refused unless allowed ([`nitro::verify_document`]). Not yet behind
 //!   [`EvidenceVerifier`] either.
+//! - [`dcap`]: the Intel DCAP verifier: a TDX (v4, v5) or SGX (v3) quote with its collateral,
+//!   chained to the pinned Intel SGX Root CA at a given time, its TCB status accepted by name,
+//!   debug refused unless allowed ([`dcap::verify_quote`]). Not yet behind [`EvidenceVerifier`].
 //! - [`binding`]: the 64-byte report data ([`binding::report_data`]) that binds hardware
 //!   evidence to a nonce, TLS key, policy and computation.
 //! - [`csr`]: the certificate signing request a runtime sends and the service's checks of it.
@@ -52,16 +55,21 @@ pub mod anchors;
 pub mod binding;
 pub mod ca;
 pub mod csr;
+pub mod dcap;
 mod der;
 pub mod digest;
 pub mod error;
 pub mod extensions;
+pub mod hardware;
 pub mod instance;
 pub mod nitro;
 pub mod pem;
 pub mod platform;
 pub mod sev_snp;
 pub mod software;
+#[cfg(any(test, feature = "insecure-test-roots"))]
+pub mod testing;
+pub mod tsm;
 pub mod verify;
 pub mod wire;
 

@@ -2,8 +2,10 @@
 //!
 //! A Nitro attestation document is a COSE_Sign1 structure (RFC 9052; CBOR), signed with ES384 by
 //! a per-enclave leaf certificate that chains, through the `cabundle` the document carries, to
-//! the AWS Nitro Enclaves root. [`verify_document`] checks, in order (each failure is its own
-//! [`NitroError`]):
+//! the AWS Nitro Enclaves root. [`verify_document`] checks against the pinned root;
+//! [`verify_document_with`] runs the same checks against the Nitro root of a [`TrustAnchors`]
+//! (tests use it with a test root: `crate::testing`). Both check, in order (each failure is its
+//! own [`NitroError`]):
 //!
 //! 1. size within [`MAX_DOCUMENT_LEN`]; a COSE_Sign1 (tagged or not) with an attached payload,
 //!    a protected header holding only `alg` ES384 and an empty unprotected header (as the Nitro
@@ -12,8 +14,10 @@
 //!    `pcrs`, `certificate`, `cabundle`, `public_key`, `user_data`, `nonce`; no other key, no key
 //!    twice), each field of the right type and within its size limit;
 //! 3. `cabundle[0]` is, byte for byte, the AWS Nitro root pinned in this crate
-//!    ([`AWS_NITRO_ROOT_PEM`]): the root that arrives with the document is never trusted on its
-//!    own;
+//!    ([`crate::anchors::AWS_NITRO_ROOT_PEM`]; its SHA-256 fingerprint, as AWS publishes it, is
+//!    `64:1A:03:21:A3:E2:44:EF:E4:56:46:31:95:D6:06:31:7E:D7:CD:CC:3C:17:56:E0:98:93:F3:C6:8F:79:BB:5B`,
+//!    valid from 2019-10-28 to 2049-10-28): the root that arrives with the document is never
+//!    trusted on its own;
 //! 4. each further certificate of the bundle, then the leaf (`certificate`), is signed by the one
 //!    before it, names it as issuer, and every issuer is a CA (basic constraints, path length,
 //!    key usage);
@@ -43,12 +47,8 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::time::ASN1Time;
 
 use crate::Measurement;
+use crate::anchors::TrustAnchors;
 use crate::binding::REPORT_DATA_LEN;
-
-/// The AWS Nitro Enclaves root certificate, compiled in (PEM). Its SHA-256 fingerprint, as AWS
-/// publishes it, is `64:1A:03:21:A3:E2:44:EF:E4:56:46:31:95:D6:06:31:7E:D7:CD:CC:3C:17:56:E0:98:93:F3:C6:8F:79:BB:5B`;
-/// valid from 2019-10-28 to 2049-10-28.
-pub const AWS_NITRO_ROOT_PEM: &[u8] = include_bytes!("../roots/aws-nitro-root.pem");
 
 /// The largest attestation document accepted, in bytes. Genuine documents are 4–7 KiB (a leaf
 /// and three or four intermediates, up to 1 KiB each). Stops hostile evidence from making the
@@ -239,7 +239,8 @@ struct Payload {
 }
 
 /// Verifies a Nitro attestation document (raw COSE_Sign1 bytes) at time `at`, against the
-/// pinned AWS Nitro root; see the [module documentation](self) for every check.
+/// pinned AWS Nitro root ([`TrustAnchors::pinned`]); see the [module documentation](self) for
+/// every check.
 ///
 /// Does **not** check `user_data`: call [`NitroClaims::check_report_data`] for that.
 ///
@@ -250,16 +251,20 @@ pub fn verify_document(
     at: OffsetDateTime,
     allow_debug: bool,
 ) -> Result<NitroClaims, NitroError> {
-    verify_document_with_root(document, at, allow_debug, AWS_NITRO_ROOT_PEM)
+    verify_document_with(&TrustAnchors::pinned(), document, at, allow_debug)
 }
 
-/// [`verify_document`] with another pinned root (PEM). Private: only tests inside this crate use
-/// it, so nothing outside can pick the root.
-fn verify_document_with_root(
+/// [`verify_document`] against the Nitro root of `anchors`: the same checks, only the root the
+/// chain must start at differs. Production callers pass [`TrustAnchors::pinned`]; other anchors
+/// exist only in tests (`TrustAnchors::insecure_for_tests`, see [`crate::anchors`]).
+///
+/// # Errors
+/// The [`NitroError`] of the first check that failed.
+pub fn verify_document_with(
+    anchors: &TrustAnchors,
     document: &[u8],
     at: OffsetDateTime,
     allow_debug: bool,
-    root_pem: &[u8],
 ) -> Result<NitroClaims, NitroError> {
     if document.len() > MAX_DOCUMENT_LEN {
         return Err(NitroError::TooLarge(document.len()));
@@ -292,8 +297,9 @@ fn verify_document_with_root(
         .ok_or_else(|| NitroError::MalformedCose("the payload is detached".into()))?;
     let payload = parse_payload(payload_bytes)?;
 
-    let root_der = crate::pem::certificate_from_pem(root_pem, "pinned AWS Nitro root")
-        .map_err(|e| NitroError::PinnedRoot(e.to_string()))?;
+    let root_der =
+        crate::pem::certificate_from_pem(anchors.aws_nitro_root_pem(), "pinned AWS Nitro root")
+            .map_err(|e| NitroError::PinnedRoot(e.to_string()))?;
     let leaf = check_chain(&payload, root_der.as_ref(), at)?;
 
     let spki = leaf.public_key();

@@ -457,6 +457,7 @@ pub fn certificate_key_id(certificate_der: &[u8]) -> Result<Digest, AttestError>
 pub struct VerifiedEvidence {
     platform_name: String,
     claims: EvidenceClaims,
+    hardware: Option<crate::hardware::HardwareClaims>,
 }
 
 impl VerifiedEvidence {
@@ -464,7 +465,25 @@ impl VerifiedEvidence {
         Self {
             platform_name,
             claims,
+            hardware: None,
         }
+    }
+
+    pub(crate) fn new_hardware(
+        platform_name: String,
+        claims: EvidenceClaims,
+        hardware: crate::hardware::HardwareClaims,
+    ) -> Self {
+        Self {
+            platform_name,
+            claims,
+            hardware: Some(hardware),
+        }
+    }
+
+    /// What the hardware said about itself (debug, TCB, …); `None` for software evidence.
+    pub fn hardware(&self) -> Option<&crate::hardware::HardwareClaims> {
+        self.hardware.as_ref()
     }
 
     /// The enrolled platform's name.

@@ -4,13 +4,16 @@
 //! signed (ECDSA P-384, SHA-384) by a **VCEK**, a key derived from the chip's secret and its TCB
 //! (firmware versions), or by a **VLEK**, a key AMD provisions to a cloud provider. The VCEK is
 //! certified by the product's **ASK**, the VLEK by its **ASVK**, both by the product's **ARK**
-//! (RSA-4096, RSASSA-PSS with SHA-384). The ARKs, ASKs and the ASVK are pinned here as bytes
-//! compiled in (`crates/attest/roots/`, provenance in `roots/PROVENANCE-amd.md`); a root or
-//! intermediate that arrives with the evidence is never trusted. The endorsement certificate
-//! (VCEK or VLEK) comes from outside (the host, AMD's key distribution service) and is trusted
-//! only as far as its chain to a pinned ARK proves.
+//! (RSA-4096, RSASSA-PSS with SHA-384). The ARKs, ASKs and the ASVK are pinned as bytes
+//! compiled in ([`TrustAnchors::pinned`], from `crates/attest/roots/`, provenance in
+//! `roots/PROVENANCE-amd.md`); a root or intermediate that arrives with the evidence is never
+//! trusted. The endorsement certificate (VCEK or VLEK) comes from outside (the host, AMD's key
+//! distribution service) and is trusted only as far as its chain to a pinned ARK proves.
 //!
-//! [`verify_report`] checks, in order, each failure with its own [`SevSnpError`]:
+//! [`verify_report`] checks against the pinned roots; [`verify_report_with`] runs the same
+//! checks against the roots of a [`TrustAnchors`] (tests use it with test roots, to check
+//! synthetic reports that carry report data of their choosing: `crate::testing`). Both check,
+//! in order, each failure with its own [`SevSnpError`]:
 //!
 //! 1. the report: exactly [`REPORT_LEN`] bytes, version 2 or 3, signature algorithm ECDSA
 //!    P-384 with SHA-384, the signing-key field naming a VCEK or a VLEK;
@@ -46,6 +49,7 @@ use x509_parser::signature_algorithm::SignatureAlgorithm;
 use x509_parser::time::ASN1Time;
 
 use crate::Measurement;
+use crate::anchors::TrustAnchors;
 
 /// The length of an attestation report, in bytes (ABI spec, table "ATTESTATION_REPORT").
 pub const REPORT_LEN: usize = 1184;
@@ -61,28 +65,28 @@ pub const MAX_REPORT_VERSION: u32 = 3;
 pub const MAX_ENDORSEMENT_BYTES: usize = 16 * 1024;
 
 /// `SIGNATURE_ALGO` value for ECDSA P-384 with SHA-384, the only one defined.
-const SIG_ALGO_ECDSA_P384_SHA384: u32 = 1;
+pub(crate) const SIG_ALGO_ECDSA_P384_SHA384: u32 = 1;
 /// Bytes of each of `R` and `S` in the report (little-endian, zero-extended).
-const SIG_COMPONENT_LEN: usize = 72;
+pub(crate) const SIG_COMPONENT_LEN: usize = 72;
 /// Bytes of a P-384 scalar.
-const P384_SCALAR_LEN: usize = 48;
+pub(crate) const P384_SCALAR_LEN: usize = 48;
 
 // Offsets in the report (SEV-SNP firmware ABI, "ATTESTATION_REPORT Structure").
-const OFF_VERSION: usize = 0x00;
+pub(crate) const OFF_VERSION: usize = 0x00;
 const OFF_GUEST_SVN: usize = 0x04;
-const OFF_POLICY: usize = 0x08;
-const OFF_VMPL: usize = 0x30;
-const OFF_SIG_ALGO: usize = 0x34;
-const OFF_PLATFORM_INFO: usize = 0x40;
-const OFF_KEY_INFO: usize = 0x48;
-const OFF_REPORT_DATA: usize = 0x50;
-const OFF_MEASUREMENT: usize = 0x90;
+pub(crate) const OFF_POLICY: usize = 0x08;
+pub(crate) const OFF_VMPL: usize = 0x30;
+pub(crate) const OFF_SIG_ALGO: usize = 0x34;
+pub(crate) const OFF_PLATFORM_INFO: usize = 0x40;
+pub(crate) const OFF_KEY_INFO: usize = 0x48;
+pub(crate) const OFF_REPORT_DATA: usize = 0x50;
+pub(crate) const OFF_MEASUREMENT: usize = 0x90;
 const OFF_HOST_DATA: usize = 0xC0;
-const OFF_REPORTED_TCB: usize = 0x180;
-const OFF_CPUID_FAM: usize = 0x188;
-const OFF_CPUID_MOD: usize = 0x189;
-const OFF_CHIP_ID: usize = 0x1A0;
-const OFF_SIGNATURE: usize = SIGNED_LEN;
+pub(crate) const OFF_REPORTED_TCB: usize = 0x180;
+pub(crate) const OFF_CPUID_FAM: usize = 0x188;
+pub(crate) const OFF_CPUID_MOD: usize = 0x189;
+pub(crate) const OFF_CHIP_ID: usize = 0x1A0;
+pub(crate) const OFF_SIGNATURE: usize = SIGNED_LEN;
 
 // Guest policy bits.
 const POLICY_MIGRATE_MA: u64 = 1 << 18;
@@ -94,7 +98,7 @@ const SIGNING_KEY_VCEK: u32 = 0;
 const SIGNING_KEY_VLEK: u32 = 1;
 
 // CPUID extended family in version-3 reports.
-const CPU_FAMILY_ZEN3_ZEN4: u8 = 0x19;
+pub(crate) const CPU_FAMILY_ZEN3_ZEN4: u8 = 0x19;
 const CPU_FAMILY_ZEN5: u8 = 0x1A;
 
 /// id-mgf1 (RFC 8017), the only mask generation function AMD's certificates use.
@@ -109,17 +113,6 @@ const OID_AMD_FMC_SPL: &[u64] = &[1, 3, 6, 1, 4, 1, 3704, 1, 3, 9];
 const OID_AMD_HW_ID: &[u64] = &[1, 3, 6, 1, 4, 1, 3704, 1, 4];
 /// Bytes of a chip id (the report's `CHIP_ID`, the VCEK's hwID).
 const CHIP_ID_LEN: usize = 64;
-
-// The pinned AMD roots (see `roots/PROVENANCE-amd.md`).
-const ARK_MILAN: &[u8] = include_bytes!("../roots/amd-ark-milan.pem");
-const ASK_MILAN: &[u8] = include_bytes!("../roots/amd-ask-milan.pem");
-const ARK_GENOA: &[u8] = include_bytes!("../roots/amd-ark-genoa.pem");
-const ASK_GENOA: &[u8] = include_bytes!("../roots/amd-ask-genoa.pem");
-const ARK_TURIN: &[u8] = include_bytes!("../roots/amd-ark-turin.pem");
-const ASK_TURIN: &[u8] = include_bytes!("../roots/amd-ask-turin.pem");
-/// Milan ASK, ARK and ASVK, as trustee ships them; only the ASVK is taken from it (and its
-/// ARK is checked to be the pinned Milan ARK by a test).
-const MILAN_ASK_ARK_ASVK: &[u8] = include_bytes!("../roots/amd-milan-ask-ark-asvk.pem");
 
 /// An AMD EPYC product line with its own ARK.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -142,36 +135,6 @@ impl AmdProduct {
             Self::Milan => "Milan",
             Self::Genoa => "Genoa",
             Self::Turin => "Turin",
-        }
-    }
-
-    fn ark_pem(self) -> &'static [u8] {
-        match self {
-            Self::Milan => ARK_MILAN,
-            Self::Genoa => ARK_GENOA,
-            Self::Turin => ARK_TURIN,
-        }
-    }
-
-    fn ask_pem(self) -> &'static [u8] {
-        match self {
-            Self::Milan => ASK_MILAN,
-            Self::Genoa => ASK_GENOA,
-            Self::Turin => ASK_TURIN,
-        }
-    }
-
-    /// The ASVK (which certifies VLEKs), where one is pinned: Milan only, for now.
-    fn asvk_der(self) -> Option<CertificateDer<'static>> {
-        match self {
-            Self::Milan => CertificateDer::pem_slice_iter(MILAN_ASK_ARK_ASVK)
-                .filter_map(Result::ok)
-                .find(|der| {
-                    x509_parser::parse_x509_certificate(der)
-                        .ok()
-                        .is_some_and(|(_, c)| common_name(&c).as_deref() == Some("SEV-VLEK-Milan"))
-                }),
-            Self::Genoa | Self::Turin => None,
         }
     }
 
@@ -619,7 +582,7 @@ fn issuer_common_name(cert: &X509Certificate<'_>) -> String {
         .collect()
 }
 
-fn pinned(pem: &'static [u8], what: &str) -> Result<CertificateDer<'static>, SevSnpError> {
+fn pinned(pem: &[u8], what: &str) -> Result<CertificateDer<'static>, SevSnpError> {
     CertificateDer::from_pem_slice(pem).map_err(|_| SevSnpError::PinnedRoot(what.to_owned()))
 }
 
@@ -739,30 +702,44 @@ fn check_issued_by(
     .map_err(|_| SevSnpError::ChainSignature(which.to_owned()))
 }
 
-/// Checks the chain ARK → ASK (or ASVK) → endorsement for the pinned product whose ASK/ASVK
-/// issued `endorsement`, at `at`. Returns the product.
+/// The ASVK of `product` out of a PEM bundle (trustee ships the Milan ASVK with its ASK and ARK):
+/// the certificate whose subject common name is `SEV-VLEK-<product>`.
+fn asvk_der(bundle_pem: &[u8], product: AmdProduct) -> Option<CertificateDer<'static>> {
+    let expected = format!("SEV-VLEK-{product}");
+    CertificateDer::pem_slice_iter(bundle_pem)
+        .filter_map(Result::ok)
+        .find(|der| {
+            x509_parser::parse_x509_certificate(der)
+                .ok()
+                .is_some_and(|(_, c)| common_name(&c).as_deref() == Some(expected.as_str()))
+        })
+}
+
+/// Checks the chain ARK → ASK (or ASVK) → endorsement for the product of `anchors` whose
+/// ASK/ASVK issued `endorsement`, at `at`. Returns the product.
 fn check_chain(
     endorsement: &X509Certificate<'_>,
     kind: EndorsementKind,
+    anchors: &TrustAnchors,
     at: OffsetDateTime,
 ) -> Result<AmdProduct, SevSnpError> {
     let issuer_label = match kind {
         EndorsementKind::Vcek => "ASK",
         EndorsementKind::Vlek => "ASVK",
     };
-    for product in AmdProduct::ALL {
-        let intermediate_der = match kind {
-            EndorsementKind::Vcek => pinned(product.ask_pem(), "ASK")?,
-            EndorsementKind::Vlek => match product.asvk_der() {
-                Some(der) => der,
-                None => continue,
-            },
+    for anchor in anchors.amd() {
+        let product = anchor.product;
+        let intermediate_der = match (kind, anchor.asvk_pem.as_deref()) {
+            (EndorsementKind::Vcek, _) => pinned(&anchor.ask_pem, "ASK")?,
+            (EndorsementKind::Vlek, Some(bundle)) => asvk_der(bundle, product)
+                .ok_or_else(|| SevSnpError::PinnedRoot(format!("{product} ASVK")))?,
+            (EndorsementKind::Vlek, None) => continue,
         };
         let intermediate = parse_pinned(&intermediate_der, issuer_label)?;
         if intermediate.subject().as_raw() != endorsement.issuer().as_raw() {
             continue;
         }
-        let ark_der = pinned(product.ark_pem(), "ARK")?;
+        let ark_der = pinned(&anchor.ark_pem, "ARK")?;
         let ark = parse_pinned(&ark_der, "ARK")?;
         let name = |what: &str| format!("{product} {what}");
         check_issued_by(&ark, &ark, &name("ARK"))?;
@@ -878,11 +855,34 @@ pub(crate) fn check_policy(
 }
 
 /// Verifies an SEV-SNP attestation report with its VCEK or VLEK certificate (DER or PEM) at
-/// time `at`, against the pinned AMD roots. See the module documentation for the checks.
+/// time `at`, against the pinned AMD roots ([`TrustAnchors::pinned`]). See the module
+/// documentation for the checks.
 ///
 /// # Errors
 /// A [`SevSnpError`] naming the first check that failed.
 pub fn verify_report(
+    report_bytes: &[u8],
+    endorsement: &[u8],
+    at: OffsetDateTime,
+    options: &SevSnpOptions,
+) -> Result<VerifiedSevSnpReport, SevSnpError> {
+    verify_report_with(
+        &TrustAnchors::pinned(),
+        report_bytes,
+        endorsement,
+        at,
+        options,
+    )
+}
+
+/// [`verify_report`] against the AMD roots of `anchors`: the same checks, only the roots the
+/// chain must end in differ. Production callers pass [`TrustAnchors::pinned`]; other anchors
+/// exist only in tests (`TrustAnchors::insecure_for_tests`, see [`crate::anchors`]).
+///
+/// # Errors
+/// A [`SevSnpError`] naming the first check that failed.
+pub fn verify_report_with(
+    anchors: &TrustAnchors,
     report_bytes: &[u8],
     endorsement: &[u8],
     at: OffsetDateTime,
@@ -904,7 +904,7 @@ pub fn verify_report(
             found: found.chars().take(64).collect(),
         });
     }
-    let product = check_chain(&endorsement, kind, at)?;
+    let product = check_chain(&endorsement, kind, anchors, at)?;
 
     // The report's signature.
     let spki = endorsement.public_key();
@@ -956,10 +956,15 @@ mod tests {
 
     #[test]
     fn every_pinned_chain_verifies_and_names_its_product() {
-        for product in AmdProduct::ALL {
-            let ark_der = pinned(product.ark_pem(), "ARK").unwrap();
+        let anchors = TrustAnchors::pinned();
+        assert!(anchors.is_pinned());
+        let products: Vec<_> = anchors.amd().iter().map(|a| a.product).collect();
+        assert_eq!(products, AmdProduct::ALL);
+        for anchor in anchors.amd() {
+            let product = anchor.product;
+            let ark_der = pinned(&anchor.ark_pem, "ARK").unwrap();
             let ark = parse_pinned(&ark_der, "ARK").unwrap();
-            let ask_der = pinned(product.ask_pem(), "ASK").unwrap();
+            let ask_der = pinned(&anchor.ask_pem, "ASK").unwrap();
             let ask = parse_pinned(&ask_der, "ASK").unwrap();
             assert_eq!(common_name(&ark).unwrap(), format!("ARK-{product}"));
             assert_eq!(common_name(&ask).unwrap(), format!("SEV-{product}"));
@@ -968,18 +973,24 @@ mod tests {
             // Swapped roles are refused.
             assert!(check_issued_by(&ark, &ask, "ARK").is_err());
         }
-        let asvk_der = AmdProduct::Milan.asvk_der().unwrap();
-        let asvk = parse_pinned(&asvk_der, "ASVK").unwrap();
-        let ark_der = pinned(ARK_MILAN, "ARK").unwrap();
+        let milan = &anchors.amd()[0];
+        assert_eq!(milan.product, AmdProduct::Milan);
+        let bundle_pem = milan.asvk_pem.as_deref().unwrap();
+        let milan_asvk = asvk_der(bundle_pem, AmdProduct::Milan).unwrap();
+        let asvk = parse_pinned(&milan_asvk, "ASVK").unwrap();
+        let ark_der = pinned(&milan.ark_pem, "ARK").unwrap();
         let ark = parse_pinned(&ark_der, "ARK").unwrap();
         check_issued_by(&asvk, &ark, "ASVK").unwrap();
         // The bundle's ARK and ASK are the pinned Milan ones.
-        let bundle: Vec<_> = CertificateDer::pem_slice_iter(MILAN_ASK_ARK_ASVK)
+        let bundle: Vec<_> = CertificateDer::pem_slice_iter(bundle_pem)
             .map(Result::unwrap)
             .collect();
         assert_eq!(bundle.len(), 3);
         assert!(bundle.contains(&ark_der));
-        assert!(bundle.contains(&pinned(ASK_MILAN, "ASK").unwrap()));
+        assert!(bundle.contains(&pinned(&milan.ask_pem, "ASK").unwrap()));
+        // Only Milan has a pinned ASVK; the bundle holds no Genoa one.
+        assert!(anchors.amd()[1..].iter().all(|a| a.asvk_pem.is_none()));
+        assert_eq!(asvk_der(bundle_pem, AmdProduct::Genoa), None);
     }
 
     fn report_with_policy(policy: u64, vmpl: u32) -> AttestationReport {

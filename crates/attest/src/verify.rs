@@ -9,8 +9,11 @@
 //! 2. both the CA and the certificate are inside their validity periods;
 //! 3. the four Covenant extensions are present and well-formed;
 //! 4. the measurement is one the client accepts for that platform kind;
-//! 5. the policy hash equals the client's;
-//! 6. the computation id equals the client's.
+//! 5. on a hardware platform, the hardware claims (debug, TCB status, migration agent, SGX
+//!    signer) meet the client's [`HardwareRequirements`] for that platform — the strictest
+//!    default where the client names none;
+//! 6. the policy hash equals the client's;
+//! 7. the computation id equals the client's.
 //!
 //! Attested certificates are issued directly by the service's CA, so the chain is exactly the
 //! end-entity certificate plus the CA certificate the client already holds; intermediates sent
@@ -28,6 +31,7 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
 use crate::extensions::ExtensionError;
+use crate::hardware::{HardwareRequirements, RequirementError};
 use crate::{AttestedClaims, Digest, Measurement, PlatformKind};
 
 /// What a client expects of the runtime it connects to. Built from the policy by its caller.
@@ -38,6 +42,10 @@ pub struct ExpectedRuntime {
     /// For each platform kind, the measurements the policy accepts. A kind absent from the map
     /// is not accepted at all.
     pub accepted_measurements: BTreeMap<PlatformKind, BTreeSet<Measurement>>,
+    /// For each hardware platform kind, what its hardware claims must meet beyond the
+    /// measurement. A kind absent from the map gets [`HardwareRequirements::default`], the
+    /// strictest.
+    pub hardware_requirements: BTreeMap<PlatformKind, HardwareRequirements>,
     /// SHA-256 of the policy (its canonical form), as the client computed it.
     pub policy_hash: Digest,
     /// The policy's computation id.
@@ -103,6 +111,9 @@ pub enum AttestedCertificateError {
         /// The certificate's measurement.
         measurement: Measurement,
     },
+    /// The hardware's claims do not meet the client's requirements.
+    #[error("the server's hardware is not acceptable: {0}")]
+    Requirement(RequirementError),
     /// The certificate is for another policy.
     #[error("the server serves policy {found}, not this policy ({expected})")]
     PolicyHashMismatch {
@@ -185,6 +196,15 @@ pub fn verify_attested_certificate(
             platform: claims.platform,
             measurement: claims.measurement,
         });
+    }
+    if let Some(hardware) = &claims.hardware {
+        let strictest = HardwareRequirements::default();
+        expected
+            .hardware_requirements
+            .get(&claims.platform)
+            .unwrap_or(&strictest)
+            .check(claims.platform, hardware)
+            .map_err(E::Requirement)?;
     }
     if claims.policy_hash != expected.policy_hash {
         return Err(E::PolicyHashMismatch {

@@ -2,6 +2,7 @@
 //! `covenant attestation-service` commands on the service's directory; not on the HTTP API.
 //! Each action is written to the audit log with its outcome.
 
+use covenant_attest::hardware::{ACCEPTABLE_TCB_STATUSES, HardwareRequirements};
 use covenant_attest::platform::certificate_key_id;
 use covenant_attest::{Measurement, PlatformKind};
 use time::OffsetDateTime;
@@ -66,7 +67,7 @@ async fn audited<T>(
 }
 
 /// Enrols a software platform by its certificate (PEM, as `covenant identity new` writes it).
-/// Only [`PlatformKind::Software`] can be enrolled today.
+/// Hardware platforms have no key to enrol: see [`enroll_hardware_platform`].
 ///
 /// # Errors
 /// [`ServiceError::InvalidInput`] for a bad name, an unusable certificate (not P-256), a kind
@@ -81,7 +82,8 @@ pub async fn enroll_platform(
         check_platform_name(name)?;
         if kind != PlatformKind::Software {
             return Err(ServiceError::InvalidInput(format!(
-                "platform kind {kind} cannot be enrolled yet: no verifier exists"
+                "a {kind} platform has no platform key to enrol: its root is pinned; enrol it \
+                 as a hardware platform (`enroll --kind {kind} NAME` without a certificate)"
             )));
         }
         let der =
@@ -102,6 +104,7 @@ pub async fn enroll_platform(
             kind.as_str(),
             &key_id,
             &pem,
+            None,
             unix_ms(OffsetDateTime::now_utc()),
         )
         .await?;
@@ -117,6 +120,99 @@ pub async fn enroll_platform(
     }
     .await;
     audited(db, "enroll-platform", result).await
+}
+
+/// The hardware platform kinds the service can verify evidence of.
+pub const HARDWARE_KINDS: [PlatformKind; 4] = [
+    PlatformKind::SevSnp,
+    PlatformKind::Tdx,
+    PlatformKind::Sgx,
+    PlatformKind::Nitro,
+];
+
+/// Enrols a hardware platform (SEV-SNP, TDX, SGX, Nitro): no key (the hardware's root is
+/// pinned in the verifier), only the rules its evidence must meet beyond the measurement. At
+/// most one unrevoked platform per hardware kind.
+///
+/// # Errors
+/// [`ServiceError::InvalidInput`] for a bad name, a kind that is not a verifiable hardware
+/// kind, rules that do not apply to the kind, a name already enrolled, or a live platform of
+/// the same kind.
+pub async fn enroll_hardware_platform(
+    db: &Database,
+    name: &str,
+    kind: PlatformKind,
+    requirements: &HardwareRequirements,
+) -> Result<PlatformRecord, ServiceError> {
+    let result = async {
+        check_platform_name(name)?;
+        if !HARDWARE_KINDS.contains(&kind) {
+            return Err(ServiceError::InvalidInput(format!(
+                "{kind} is not a hardware platform the service can verify; hardware kinds are \
+                 sev-snp, tdx, sgx and nitro (a software platform is enrolled with its certificate)"
+            )));
+        }
+        check_requirements(kind, requirements)?;
+        let json = serde_json::to_string(requirements)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let key_id = format!("hardware:{kind}:{name}");
+        db.enroll_platform(
+            name,
+            kind.as_str(),
+            &key_id,
+            "",
+            Some(&json),
+            unix_ms(OffsetDateTime::now_utc()),
+        )
+        .await?;
+        let record = db
+            .platform_by_name(name)
+            .await?
+            .ok_or_else(|| ServiceError::Internal("the enrolled platform vanished".into()))?;
+        let detail = format!("enrolled {kind} hardware platform {name:?} with rules {json}");
+        Ok((record, detail))
+    }
+    .await;
+    audited(db, "enroll-platform", result).await
+}
+
+/// Refuses rules that do not apply to `kind` or name an unknown or never-acceptable TCB status.
+fn check_requirements(
+    kind: PlatformKind,
+    requirements: &HardwareRequirements,
+) -> Result<(), ServiceError> {
+    let refuse = |message: String| Err(ServiceError::InvalidInput(message));
+    if requirements.allow_migration_agent && kind != PlatformKind::SevSnp {
+        return refuse("allow_migration_agent applies to sev-snp only".into());
+    }
+    let dcap = matches!(kind, PlatformKind::Tdx | PlatformKind::Sgx);
+    if !dcap && !requirements.accepted_tcb_statuses.is_empty() {
+        return refuse("accepted TCB statuses apply to tdx and sgx only".into());
+    }
+    for status in &requirements.accepted_tcb_statuses {
+        if !ACCEPTABLE_TCB_STATUSES.contains(&status.as_str()) {
+            return refuse(format!(
+                "TCB status {status:?} cannot be accepted; acceptable: {} (up-to-date always is)",
+                ACCEPTABLE_TCB_STATUSES.join(", ")
+            ));
+        }
+    }
+    if kind != PlatformKind::Sgx
+        && (requirements.sgx_mrsigner.is_some() || requirements.sgx_isv_prod_id.is_some())
+    {
+        return refuse("the SGX signer and product id apply to sgx only".into());
+    }
+    if let Some(signer) = &requirements.sgx_mrsigner
+        && !(signer.len() == 64
+            && signer
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    {
+        return refuse(format!(
+            "MRSIGNER {signer:?} is not 64 lowercase hex digits"
+        ));
+    }
+    Ok(())
 }
 
 fn x509_parse(
@@ -158,6 +254,19 @@ pub async fn allow_measurement(
         if record.revoked_at.is_some() {
             return Err(ServiceError::InvalidInput(format!(
                 "platform {platform:?} is revoked"
+            )));
+        }
+        let expected_len = match record.kind.parse::<PlatformKind>() {
+            Ok(PlatformKind::Sgx | PlatformKind::Software) => 32,
+            Ok(PlatformKind::SevSnp | PlatformKind::Tdx | PlatformKind::Nitro) => 48,
+            _ => measurement.as_bytes().len(),
+        };
+        if measurement.as_bytes().len() != expected_len {
+            return Err(ServiceError::InvalidInput(format!(
+                "a {} measurement is {expected_len} bytes ({} hex digits); this one is {}",
+                record.kind,
+                expected_len * 2,
+                measurement.as_bytes().len()
             )));
         }
         let changed = db

@@ -79,6 +79,8 @@ pub struct PlatformRecord {
     pub enrolled_at: i64,
     /// When it was revoked, Unix ms.
     pub revoked_at: Option<i64>,
+    /// Hardware platforms only: the JSON `HardwareRequirements` its evidence must meet.
+    pub requirements: Option<String>,
 }
 
 /// An issued certificate as stored.
@@ -284,6 +286,7 @@ impl Database {
         kind: &str,
         key_id: &str,
         certificate_pem: &str,
+        requirements: Option<&str>,
         now_ms: i64,
     ) -> Result<(), ServiceError> {
         let _turn = self.write_turn().await;
@@ -298,17 +301,94 @@ impl Database {
                 "a platform with this name or key is already enrolled (as {other:?})"
             )));
         }
+        if requirements.is_some() {
+            let live: Option<(String,)> =
+                sqlx::query_as("SELECT name FROM platforms WHERE kind = $1 AND revoked_at IS NULL")
+                    .bind(kind)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            if let Some((other,)) = live {
+                return Err(ServiceError::InvalidInput(format!(
+                    "a {kind} platform is already enrolled (as {other:?}); one per hardware kind \
+                     can be live, because evidence names only its kind: revoke {other:?} first"
+                )));
+            }
+        }
         sqlx::query(
-            "INSERT INTO platforms (name, kind, key_id, certificate_pem, enrolled_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO platforms (name, kind, key_id, certificate_pem, enrolled_at, requirements) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(name)
         .bind(kind)
         .bind(key_id)
         .bind(certificate_pem)
         .bind(now_ms)
+        .bind(requirements)
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// The unrevoked hardware platform of kind `kind`, if one is enrolled.
+    ///
+    /// # Errors
+    /// [`ServiceError::Database`].
+    pub async fn live_hardware_platform(
+        &self,
+        kind: &str,
+    ) -> Result<Option<PlatformRecord>, ServiceError> {
+        Ok(sqlx::query_as(
+            "SELECT name, kind, key_id, certificate_pem, enrolled_at, revoked_at, requirements FROM platforms \
+             WHERE kind = $1 AND revoked_at IS NULL AND requirements IS NOT NULL",
+        )
+        .bind(kind)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    // ---- endorsements ----------------------------------------------------------------------
+
+    /// Caches an endorsement (base64) under `kind` and `key`, replacing what was there.
+    ///
+    /// # Errors
+    /// [`ServiceError::Database`].
+    pub async fn store_endorsement(
+        &self,
+        kind: &str,
+        key: &str,
+        sha256: &str,
+        body_base64: &str,
+        now_ms: i64,
+    ) -> Result<(), ServiceError> {
+        let _turn = self.write_turn().await;
+        sqlx::query(
+            "INSERT INTO endorsements (platform_kind, cache_key, sha256, body_base64, stored_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (platform_kind, cache_key) DO UPDATE SET \
+             sha256 = excluded.sha256, body_base64 = excluded.body_base64, stored_at = excluded.stored_at",
+        )
+        .bind(kind)
+        .bind(key)
+        .bind(sha256)
+        .bind(body_base64)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The cached endorsement (base64) for `kind` and `key`, if any.
+    ///
+    /// # Errors
+    /// [`ServiceError::Database`].
+    pub async fn endorsement(&self, kind: &str, key: &str) -> Result<Option<String>, ServiceError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT body_base64 FROM endorsements WHERE platform_kind = $1 AND cache_key = $2",
+        )
+        .bind(kind)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(body,)| body))
     }
 
     /// The platform whose key id is `key_id`, if enrolled (revoked or not).
@@ -320,7 +400,7 @@ impl Database {
         key_id: &str,
     ) -> Result<Option<PlatformRecord>, ServiceError> {
         Ok(sqlx::query_as(
-            "SELECT name, kind, key_id, certificate_pem, enrolled_at, revoked_at FROM platforms WHERE key_id = $1",
+            "SELECT name, kind, key_id, certificate_pem, enrolled_at, revoked_at, requirements FROM platforms WHERE key_id = $1",
         )
         .bind(key_id)
         .fetch_optional(&self.pool)
@@ -336,7 +416,7 @@ impl Database {
         name: &str,
     ) -> Result<Option<PlatformRecord>, ServiceError> {
         Ok(sqlx::query_as(
-            "SELECT name, kind, key_id, certificate_pem, enrolled_at, revoked_at FROM platforms WHERE name = $1",
+            "SELECT name, kind, key_id, certificate_pem, enrolled_at, revoked_at, requirements FROM platforms WHERE name = $1",
         )
         .bind(name)
         .fetch_optional(&self.pool)

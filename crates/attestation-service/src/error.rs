@@ -52,6 +52,15 @@ pub enum ServiceError {
         /// The key id the evidence names.
         key_id: Digest,
     },
+    /// No unrevoked hardware platform of the evidence's kind is enrolled.
+    #[error(
+        "no {kind} platform is enrolled at this attestation service; its administrator enrols \
+         one with `covenant attestation-service enroll --kind {kind} NAME`"
+    )]
+    HardwarePlatformNotEnrolled {
+        /// The evidence's platform kind.
+        kind: covenant_attest::PlatformKind,
+    },
     /// The platform was revoked.
     #[error("platform {name:?} is revoked")]
     PlatformRevoked {
@@ -155,6 +164,7 @@ impl ServiceError {
             }
             E::Evidence(_)
             | E::UnknownPlatform { .. }
+            | E::HardwarePlatformNotEnrolled { .. }
             | E::PlatformRevoked { .. }
             | E::MeasurementNotAllowed { .. }
             | E::UnknownNonce
@@ -182,8 +192,12 @@ impl ServiceError {
             E::Evidence(EvidenceError::Malformed(_) | EvidenceError::UnsupportedFormat(_)) => {
                 "evidence-malformed"
             }
+            E::Evidence(EvidenceError::Hardware { .. }) => "hardware-evidence-refused",
+            E::Evidence(EvidenceError::MissingEndorsement { .. }) => "endorsement-missing",
+            E::Evidence(EvidenceError::ReportDataMismatch { .. }) => "report-data-mismatch",
+            E::Evidence(EvidenceError::Requirement(_)) => "hardware-requirement-not-met",
             E::Evidence(_) => "evidence-refused",
-            E::UnknownPlatform { .. } => "unknown-platform",
+            E::UnknownPlatform { .. } | E::HardwarePlatformNotEnrolled { .. } => "unknown-platform",
             E::PlatformRevoked { .. } => "platform-revoked",
             E::MeasurementNotAllowed { .. } => "measurement-not-allowed",
             E::UnknownNonce => "unknown-nonce",

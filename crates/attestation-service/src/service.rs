@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use covenant_attest::ca::bind;
+use covenant_attest::hardware::{HardwareRequirements, endorsement_cache_key, verify_hardware};
 use covenant_attest::instance::{unverified_instance_end, verify_instance_end};
 use covenant_attest::pem::csr_from_pem;
 use covenant_attest::wire::{
@@ -14,14 +15,15 @@ use covenant_attest::wire::{
     InstanceEndRequest, InstanceEndResponse, NonceResponse,
 };
 use covenant_attest::{
-    CertificateAuthority, CheckedCsr, CsrError, Nonce, PlatformEnrolment, PlatformKind,
+    CertificateAuthority, CheckedCsr, CsrError, Evidence, HardwareEvidence, Nonce,
+    PlatformEnrolment, PlatformEvidence, PlatformKind, TrustAnchors, VerifiedEvidence,
     verifier_for,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::ServiceError;
-use crate::db::{CertificateRecord, Database, NonceOutcome, Recorded};
+use crate::db::{CertificateRecord, Database, NonceOutcome, PlatformRecord, Recorded};
 
 /// How long a nonce stays usable by default: five minutes, enough for a worker to start, make
 /// its key and sign evidence; short enough that a leaked nonce is soon worthless.
@@ -85,6 +87,8 @@ pub struct AttestationService {
     ca: CertificateAuthority,
     config: ServiceConfig,
     nonces_issued: AtomicU64,
+    /// The roots hardware evidence must chain to: the pinned ones, except in tests.
+    anchors: TrustAnchors,
 }
 
 /// What a successful call puts in the audit log.
@@ -103,7 +107,18 @@ impl AttestationService {
             ca,
             config,
             nonces_issued: AtomicU64::new(0),
+            anchors: TrustAnchors::pinned(),
         }
+    }
+
+    /// The same service checking hardware evidence against `anchors` instead of the pinned
+    /// roots. Only tests can make anchors other than the pinned ones
+    /// ([`TrustAnchors::insecure_for_tests`] exists only with a feature no release build has),
+    /// so this cannot weaken a production service.
+    #[must_use]
+    pub fn with_trust_anchors(mut self, anchors: TrustAnchors) -> Self {
+        self.anchors = anchors;
+        self
     }
 
     /// The database.
@@ -223,38 +238,13 @@ impl AttestationService {
             .map_err(|e| ServiceError::Csr(CsrError::Malformed(e.to_string())))?;
         let csr = CheckedCsr::parse(&csr_der)?;
 
-        let evidence = &request.evidence;
-        let platform = self
-            .db
-            .platform_by_key_id(&evidence.signer_key_id.to_hex())
-            .await?
-            .ok_or(ServiceError::UnknownPlatform {
-                key_id: evidence.signer_key_id,
-            })?;
-        if platform.revoked_at.is_some() {
-            return Err(ServiceError::PlatformRevoked {
-                name: platform.name,
-            });
-        }
-        let kind: PlatformKind = platform.kind.parse().map_err(|e| {
-            ServiceError::Internal(format!("platform {:?} in the database: {e}", platform.name))
-        })?;
-        let certificate_der = covenant_attest::pem::certificate_from_pem(
-            platform.certificate_pem.as_bytes(),
-            "platform",
-        )
-        .map_err(|e| {
-            ServiceError::Internal(format!("platform {:?} in the database: {e}", platform.name))
-        })?;
-        let enrolment = PlatformEnrolment {
-            name: platform.name.clone(),
-            kind,
-            certificate_der: certificate_der.to_vec(),
+        let now = OffsetDateTime::now_utc();
+        let (platform, kind, verified) = match &request.evidence {
+            PlatformEvidence::Software(evidence) => self.verify_software(evidence).await?,
+            PlatformEvidence::Hardware(evidence) => self.verify_hardware(evidence, now).await?,
         };
-        let verified = verifier_for(kind)?.verify(evidence, &enrolment)?;
         let claims = verified.claims();
 
-        let now = OffsetDateTime::now_utc();
         match self
             .db
             .consume_nonce(&claims.nonce.to_hex(), unix_ms(now))
@@ -320,18 +310,107 @@ impl AttestationService {
         let note = AuditNote {
             detail: format!(
                 "issued certificate {} to platform {:?} ({kind}) for measurement {}, policy {}, computation {:?}, \
-                 TLS key {}; valid until {}",
+                 TLS key {}; valid until {}{}",
                 issued.serial,
                 platform.name,
                 claims.measurement,
                 claims.policy_hash,
                 claims.computation_id,
                 record.tls_key_sha256,
-                response.not_after
+                response.not_after,
+                hardware_note(&verified, &self.anchors),
             ),
             serial: Some(issued.serial),
         };
         Ok((response, note))
+    }
+
+    /// Software evidence: the enrolled platform its signer key names, not revoked, and the
+    /// signature and claims by that platform's key.
+    async fn verify_software(
+        &self,
+        evidence: &Evidence,
+    ) -> Result<(PlatformRecord, PlatformKind, VerifiedEvidence), ServiceError> {
+        let platform = self
+            .db
+            .platform_by_key_id(&evidence.signer_key_id.to_hex())
+            .await?
+            .ok_or(ServiceError::UnknownPlatform {
+                key_id: evidence.signer_key_id,
+            })?;
+        if platform.revoked_at.is_some() {
+            return Err(ServiceError::PlatformRevoked {
+                name: platform.name,
+            });
+        }
+        let kind: PlatformKind = platform.kind.parse().map_err(|e| {
+            ServiceError::Internal(format!("platform {:?} in the database: {e}", platform.name))
+        })?;
+        let certificate_der = covenant_attest::pem::certificate_from_pem(
+            platform.certificate_pem.as_bytes(),
+            "platform",
+        )
+        .map_err(|e| {
+            ServiceError::Internal(format!("platform {:?} in the database: {e}", platform.name))
+        })?;
+        let enrolment = PlatformEnrolment {
+            name: platform.name.clone(),
+            kind,
+            certificate_der: certificate_der.to_vec(),
+        };
+        let verified = verifier_for(kind)?.verify(evidence, &enrolment)?;
+        Ok((platform, kind, verified))
+    }
+
+    /// Hardware evidence: the live enrolled platform of its kind, and the hardware verifier
+    /// against the service's trust anchors, at `now`, under that platform's requirements.
+    ///
+    /// Evidence sent without its endorsement gets the one cached for it, if any; an
+    /// endorsement that came with evidence that verified is cached. A cached endorsement is
+    /// verified again like a fresh one: caching saves the host a fetch, never a check.
+    async fn verify_hardware(
+        &self,
+        evidence: &HardwareEvidence,
+        now: OffsetDateTime,
+    ) -> Result<(PlatformRecord, PlatformKind, VerifiedEvidence), ServiceError> {
+        let kind = evidence.platform;
+        let platform = self
+            .db
+            .live_hardware_platform(kind.as_str())
+            .await?
+            .ok_or(ServiceError::HardwarePlatformNotEnrolled { kind })?;
+        let requirements: HardwareRequirements = platform
+            .requirements
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| {
+                ServiceError::Internal(format!(
+                    "platform {:?}'s requirements in the database: {e}",
+                    platform.name
+                ))
+            })?
+            .unwrap_or_default();
+        let (raw, _) = evidence.decoded_parts()?;
+        let cache_key = endorsement_cache_key(kind, &raw);
+        let mut evidence = evidence.clone();
+        let supplied = !evidence.endorsements.is_empty();
+        if !supplied && let Some(key) = &cache_key {
+            if let Some(cached) = self.db.endorsement(kind.as_str(), key).await? {
+                evidence.endorsements = vec![cached];
+            }
+        }
+        let verified =
+            verify_hardware(&evidence, &platform.name, &requirements, &self.anchors, now)?;
+        if supplied
+            && let (Some(key), [endorsement]) = (&cache_key, evidence.endorsements.as_slice())
+        {
+            let sha256 = covenant_attest::Digest::of(endorsement.as_bytes()).to_hex();
+            self.db
+                .store_endorsement(kind.as_str(), key, &sha256, endorsement, unix_ms(now))
+                .await?;
+        }
+        Ok((platform, kind, verified))
     }
 
     /// The status of a certificate (not audited; see [`AttestationService::audited`]).
@@ -452,6 +531,33 @@ impl AttestationService {
         };
         Ok((response, note))
     }
+}
+
+/// For the audit log: what the hardware said, and a warning when the roots are not the pinned
+/// production ones.
+fn hardware_note(verified: &VerifiedEvidence, anchors: &TrustAnchors) -> String {
+    let Some(hardware) = verified.hardware() else {
+        return String::new();
+    };
+    let roots = if anchors.is_pinned() {
+        ""
+    } else {
+        "; VERIFIED AGAINST TEST ROOTS, NOT THE VENDORS'"
+    };
+    format!(
+        "; hardware: debug {}, TCB {}{}{roots}",
+        hardware.debug,
+        if hardware.tcb.is_empty() {
+            "not reported"
+        } else {
+            &hardware.tcb
+        },
+        if hardware.advisory_ids.is_empty() {
+            String::new()
+        } else {
+            format!(", advisories {}", hardware.advisory_ids.join(", "))
+        }
+    )
 }
 
 /// The refusal of a second instance of `live`'s computation.

@@ -32,8 +32,8 @@ pub use canonical::{
     CanonicalError, PolicyHash, PolicyHashParseError, canonical_json, canonical_policy,
 };
 pub use model::{
-    Attestation, Execution, FORMAT, FormatTag, FormatVersion, Input, Output, Policy, Principal,
-    Program, RerunConsent, Runs, Strategy, VERSION,
+    ACCEPTABLE_TCB_STATUSES, Appraisal, Attestation, Execution, FORMAT, FormatTag, FormatVersion,
+    Input, Output, Policy, Principal, Program, RerunConsent, Runs, Strategy, VERSION,
 };
 pub use parse::{ParseError, StrictValue, parse, policy_from_value};
 pub use platform::Platform;

@@ -218,7 +218,52 @@ pub struct Attestation {
     /// `software`, `sgx`, `sev-snp`, `tdx`, `nitro`, `trustzone`, `sel4`.
     #[serde(deserialize_with = "unique_keys")]
     pub measurements: BTreeMap<String, Vec<String>>,
+    /// What each hardware platform's evidence must show beyond its measurement, platform name →
+    /// rules. A hardware platform absent here gets the strictest rules: no debugging, no
+    /// migration agent, only an up-to-date TCB. Omitted from the canonical form when empty, so
+    /// policies that do not use it keep their hash.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "unique_keys"
+    )]
+    pub appraisal: BTreeMap<String, Appraisal>,
 }
+
+/// What one hardware platform's evidence must show beyond its measurement. Every field is
+/// optional and defaults to the strictest choice.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Appraisal {
+    /// Accept a runtime whose hardware lets the host debug it (read its memory): SEV-SNP guest
+    /// policy DEBUG, TDX TD_ATTRIBUTES.DEBUG, SGX ATTRIBUTES.DEBUG, a Nitro debug-mode document.
+    /// Only ever for development.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_debug: bool,
+    /// `sev-snp` only: accept a guest policy that allows a migration agent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_migration_agent: bool,
+    /// `tdx` and `sgx` only: Intel TCB statuses accepted besides `up-to-date`, by name:
+    /// `sw-hardening-needed`, `configuration-needed`, `configuration-and-sw-hardening-needed`,
+    /// `out-of-date`, `out-of-date-configuration-needed`. `revoked` is never accepted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accepted_tcb_statuses: Vec<String>,
+    /// `sgx` only: the MRSIGNER the enclave must have, 64 lowercase hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sgx_mrsigner: Option<String>,
+    /// `sgx` only: the ISV product id the enclave must have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sgx_isv_prod_id: Option<u16>,
+}
+
+/// The Intel TCB statuses a policy may accept besides `up-to-date` (which is always accepted).
+pub const ACCEPTABLE_TCB_STATUSES: [&str; 5] = [
+    "sw-hardening-needed",
+    "configuration-needed",
+    "configuration-and-sw-hardening-needed",
+    "out-of-date",
+    "out-of-date-configuration-needed",
+];
 
 /// The `format` field, which can only be `"covenant-policy"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

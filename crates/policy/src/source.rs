@@ -184,6 +184,8 @@ struct SourceAttestation {
     service: String,
     ca_certificate: String,
     measurements: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    appraisal: BTreeMap<String, crate::Appraisal>,
 }
 
 /// Builds the policy JSON model from a TOML source.
@@ -378,6 +380,7 @@ pub fn build(
             service: source.attestation.service,
             ca_certificate,
             measurements,
+            appraisal: source.attestation.appraisal,
         },
     })
 }

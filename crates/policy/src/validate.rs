@@ -765,7 +765,101 @@ impl Checker {
                 }
             }
         }
+        self.appraisal(attestation);
         ca
+    }
+
+    /// `attestation.appraisal`: each entry names a hardware platform the policy lists
+    /// measurements for, and each rule applies to that platform.
+    fn appraisal(&mut self, attestation: &crate::Attestation) {
+        for (name, rules) in &attestation.appraisal {
+            let path = format!("attestation.appraisal.{name}");
+            match Platform::from_name(name) {
+                None => {
+                    self.problem(
+                        path,
+                        format!(
+                            "unknown platform {name:?}; known platforms are {}",
+                            Platform::all_names()
+                        ),
+                    );
+                    continue;
+                }
+                Some(Platform::Software) => {
+                    self.problem(
+                        path,
+                        "the software platform has no hardware to appraise; leave it out",
+                    );
+                    continue;
+                }
+                Some(Platform::TrustZone | Platform::Sel4) => {
+                    self.problem(
+                        path,
+                        format!("Covenant cannot verify {name} evidence yet; leave it out"),
+                    );
+                    continue;
+                }
+                Some(_) if !attestation.measurements.contains_key(name) => {
+                    self.problem(
+                        path,
+                        format!(
+                            "rules for {name}, but attestation.measurements lists no {name} \
+                             measurement; add one or leave these rules out"
+                        ),
+                    );
+                    continue;
+                }
+                Some(_) => {}
+            }
+            let dcap = name == "tdx" || name == "sgx";
+            if rules.allow_migration_agent && name != "sev-snp" {
+                self.problem(
+                    format!("{path}.allow_migration_agent"),
+                    "applies to sev-snp only",
+                );
+            }
+            if !dcap && !rules.accepted_tcb_statuses.is_empty() {
+                self.problem(
+                    format!("{path}.accepted_tcb_statuses"),
+                    "applies to tdx and sgx only (Intel TCB statuses)",
+                );
+            }
+            for (index, status) in rules.accepted_tcb_statuses.iter().enumerate() {
+                let at = format!("{path}.accepted_tcb_statuses[{index}]");
+                if status == "up-to-date" {
+                    self.problem(at, "up-to-date is always accepted; leave it out");
+                } else if status == "revoked" {
+                    self.problem(
+                        at,
+                        "a revoked TCB is never accepted: its keys may be in an attacker's hands",
+                    );
+                } else if !crate::ACCEPTABLE_TCB_STATUSES.contains(&status.as_str()) {
+                    self.problem(
+                        at,
+                        format!(
+                            "unknown TCB status {status:?}; known: {}",
+                            crate::ACCEPTABLE_TCB_STATUSES.join(", ")
+                        ),
+                    );
+                } else if rules.accepted_tcb_statuses[..index].contains(status) {
+                    self.problem(at, format!("{status:?} is listed twice"));
+                }
+            }
+            if name != "sgx" && (rules.sgx_mrsigner.is_some() || rules.sgx_isv_prod_id.is_some()) {
+                self.problem(
+                    path.clone(),
+                    "sgx_mrsigner and sgx_isv_prod_id apply to sgx only",
+                );
+            }
+            if let Some(signer) = &rules.sgx_mrsigner
+                && !is_lower_hex(signer, 32)
+            {
+                self.problem(
+                    format!("{path}.sgx_mrsigner"),
+                    format!("{signer:?} is not an MRSIGNER: expected 64 lowercase hex digits"),
+                );
+            }
+        }
     }
 }
 

@@ -496,12 +496,32 @@ pub fn expected_runtime(policy: &ValidPolicy) -> Result<ExpectedRuntime, Receipt
             );
         }
     }
+    let mut hardware_requirements = BTreeMap::new();
+    for (platform, rules) in &policy.policy().attestation.appraisal {
+        let kind =
+            PlatformKind::from_str(platform).map_err(|e| ReceiptError::Policy(e.to_string()))?;
+        hardware_requirements.insert(kind, hardware_requirements_of(rules));
+    }
     Ok(ExpectedRuntime {
         ca_certificate_der: policy.ca_certificate_der().to_vec(),
         accepted_measurements: accepted,
+        hardware_requirements,
         policy_hash: Digest(*policy.hash().as_bytes()),
         computation_id: policy.policy().computation.clone(),
     })
+}
+
+/// The attestation crate's requirements for a policy's appraisal rules of one platform.
+pub fn hardware_requirements_of(
+    rules: &covenant_policy::Appraisal,
+) -> covenant_attest::hardware::HardwareRequirements {
+    covenant_attest::hardware::HardwareRequirements {
+        allow_debug: rules.allow_debug,
+        allow_migration_agent: rules.allow_migration_agent,
+        accepted_tcb_statuses: rules.accepted_tcb_statuses.iter().cloned().collect(),
+        sgx_mrsigner: rules.sgx_mrsigner.clone(),
+        sgx_isv_prod_id: rules.sgx_isv_prod_id,
+    }
 }
 
 /// The claims of a receipt **without verifying anything**: for choosing how to verify it

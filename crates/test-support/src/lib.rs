@@ -14,6 +14,8 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub mod hardware;
+
 use covenant_attest::ca::bind;
 use covenant_attest::csr::generate_tls_key;
 use covenant_attest::software::{SoftwarePlatform, SoftwareVerifier};
@@ -260,6 +262,7 @@ pub fn sum_inputs_policy(ca: &CertificateAuthority, program: &[u8], strategy: St
             service: "http://127.0.0.1:3010".into(),
             ca_certificate: ca.certificate_pem(),
             measurements: BTreeMap::from([("software".into(), vec![MEASUREMENT.to_hex()])]),
+            appraisal: BTreeMap::new(),
         },
     }
 }

@@ -1,17 +1,16 @@
 //! Tests of the Nitro verifier: genuine documents (tests/vectors/nitro, see PROVENANCE.md
 //! there), every single-byte mutation of them, a chain to another root, and a fuzz-style parser
-//! test. Synthetic documents are signed under a root made here, which only
-//! `verify_document_with_root` (private to this module's parent) can pin.
+//! test. Synthetic documents are signed under a test root (`crate::testing`), which only
+//! `TrustAnchors::insecure_for_tests` (test builds only) can pin.
 
 use base64::Engine as _;
-use coset::cbor::value::Value;
 use coset::{CoseSign1Builder, HeaderBuilder};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, PKCS_ECDSA_P384_SHA384};
-use ring::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair};
 use time::macros::datetime;
 
 use super::*;
+use crate::anchors::AWS_NITRO_ROOT_PEM;
 use crate::binding::report_data;
+use crate::testing::{NitroTestCa, NitroTestLeaf};
 use crate::{Digest, Nonce};
 
 /// Real PCRs, 2022-10-13 (evervault test-data/beta).
@@ -132,123 +131,42 @@ fn every_single_byte_change_is_refused() {
     }
 }
 
-// --- Synthetic documents under a root made here -------------------------------------------
+// --- Synthetic documents under a test root (crate::testing) --------------------------------
 
-struct TestPki {
-    root_pem: String,
-    bundle: Vec<Vec<u8>>,
-    leaf_der: Vec<u8>,
-    leaf_key: EcdsaKeyPair,
+/// A test root and intermediate, and one leaf under them (valid 2020 to 2049).
+fn test_pki() -> (NitroTestCa, NitroTestLeaf) {
+    let ca = NitroTestCa::generate();
+    let leaf = ca.leaf(None);
+    (ca, leaf)
 }
 
-fn ca_params(name: &str) -> CertificateParams {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| panic!("{e}"));
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-}
-
-/// A root, one intermediate and a P-384 leaf.
-fn test_pki() -> TestPki {
-    let key = || KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384).unwrap_or_else(|e| panic!("{e}"));
-    let root_key = key();
-    let root_params = ca_params("test root");
-    let root = root_params
-        .self_signed(&root_key)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let inter_key = key();
-    let inter_params = ca_params("test intermediate");
-    let inter = inter_params
-        .signed_by(&inter_key, &Issuer::from_params(&root_params, &root_key))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let leaf_key = key();
-    let mut leaf_params =
-        CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| panic!("{e}"));
-    leaf_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "test enclave");
-    let leaf = leaf_params
-        .signed_by(&leaf_key, &Issuer::from_params(&inter_params, &inter_key))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let rng = ring::rand::SystemRandom::new();
-    let signer = EcdsaKeyPair::from_pkcs8(
-        &ECDSA_P384_SHA384_FIXED_SIGNING,
-        &leaf_key.serialize_der(),
-        &rng,
+/// Anchors pinning `ca`'s root instead of AWS's (the AMD and Intel roots are the pinned ones).
+fn anchors_for(ca: &NitroTestCa) -> TrustAnchors {
+    let pinned = TrustAnchors::pinned();
+    TrustAnchors::insecure_for_tests(
+        pinned.amd().to_vec(),
+        pinned.intel_sgx_root_der().to_vec(),
+        ca.root_pem.clone().into_bytes(),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
-    TestPki {
-        root_pem: root.pem(),
-        bundle: vec![root.der().to_vec(), inter.der().to_vec()],
-        leaf_der: leaf.der().to_vec(),
-        leaf_key: signer,
-    }
 }
 
+/// A document by `leaf` with `bundle`, PCR0 and user data, at the test timestamp.
 fn synthetic_document(
-    pki: &TestPki,
+    leaf: &NitroTestLeaf,
     bundle: &[Vec<u8>],
     pcr0: [u8; 48],
     user_data: Option<&[u8]>,
 ) -> Vec<u8> {
-    let text = |s: &str| Value::Text(s.into());
-    let payload = Value::Map(vec![
-        (text("module_id"), text("i-test-enc0")),
-        (text("digest"), text("SHA384")),
-        (
-            text("timestamp"),
-            Value::Integer(1_700_000_000_000u64.into()),
-        ),
-        (
-            text("pcrs"),
-            Value::Map(vec![
-                (Value::Integer(0.into()), Value::Bytes(pcr0.to_vec())),
-                (Value::Integer(1.into()), Value::Bytes(vec![1; 48])),
-            ]),
-        ),
-        (text("certificate"), Value::Bytes(pki.leaf_der.clone())),
-        (
-            text("cabundle"),
-            Value::Array(bundle.iter().cloned().map(Value::Bytes).collect()),
-        ),
-        (text("public_key"), Value::Null),
-        (
-            text("user_data"),
-            user_data.map_or(Value::Null, |d| Value::Bytes(d.to_vec())),
-        ),
-        (text("nonce"), Value::Null),
-    ]);
-    let mut payload_bytes = Vec::new();
-    coset::cbor::ser::into_writer(&payload, &mut payload_bytes).unwrap_or_else(|e| panic!("{e}"));
-    let rng = ring::rand::SystemRandom::new();
-    CoseSign1Builder::new()
-        .protected(
-            HeaderBuilder::new()
-                .algorithm(iana::Algorithm::ES384)
-                .build(),
-        )
-        .payload(payload_bytes)
-        .create_signature(b"", |data| {
-            pki.leaf_key
-                .sign(&rng, data)
-                .unwrap_or_else(|e| panic!("{e}"))
-                .as_ref()
-                .to_vec()
-        })
-        .build()
-        .to_vec()
-        .unwrap_or_else(|e| panic!("{e}"))
+    leaf.document(bundle, pcr0, user_data, 1_700_000_000_000)
 }
 
 #[test]
 fn a_chain_to_another_root_is_refused() {
-    let pki = test_pki();
+    let (ca, leaf) = test_pki();
     let at = datetime!(2026-11-30 12:00 UTC);
-    let document = synthetic_document(&pki, &pki.bundle, [7; 48], None);
-    // Well formed: under its own root (which only this test can pin) it verifies.
-    let claims = verify_document_with_root(&document, at, false, pki.root_pem.as_bytes())
+    let document = synthetic_document(&leaf, &ca.bundle, [7; 48], None);
+    // Well formed: under its own root (which only test anchors can pin) it verifies.
+    let claims = verify_document_with(&anchors_for(&ca), &document, at, false)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(claims.pcr0(), [7; 48]);
     // Against the pinned AWS root: refused, naming the root it ends at.
@@ -260,9 +178,9 @@ fn a_chain_to_another_root_is_refused() {
     // The genuine AWS root in front of a chain it did not sign: refused at the signature.
     let aws_root = crate::pem::certificate_from_pem(AWS_NITRO_ROOT_PEM, "root")
         .unwrap_or_else(|e| panic!("{e}"));
-    let mut spliced = pki.bundle.clone();
+    let mut spliced = ca.bundle.clone();
     spliced[0] = aws_root.to_vec();
-    let document = synthetic_document(&pki, &spliced, [7; 48], None);
+    let document = synthetic_document(&leaf, &spliced, [7; 48], None);
     let refused = verify_document(&document, at, false).err();
     assert!(
         matches!(&refused, Some(NitroError::BadCertificate { which, .. }) if which == "cabundle[1]"),
@@ -272,12 +190,13 @@ fn a_chain_to_another_root_is_refused() {
 
 #[test]
 fn the_report_data_binding_is_checked_against_user_data() {
-    let pki = test_pki();
+    let (ca, leaf) = test_pki();
+    let anchors = anchors_for(&ca);
     let at = datetime!(2026-11-30 12:00 UTC);
     let expected = report_data(&Nonce([1; 32]), &Digest([2; 32]), &Digest([3; 32]), "c");
-    let document = synthetic_document(&pki, &pki.bundle, [7; 48], Some(&expected));
-    let claims = verify_document_with_root(&document, at, false, pki.root_pem.as_bytes())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let document = synthetic_document(&leaf, &ca.bundle, [7; 48], Some(&expected));
+    let claims =
+        verify_document_with(&anchors, &document, at, false).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(claims.check_report_data(&expected), Ok(()));
     let other = report_data(&Nonce([9; 32]), &Digest([2; 32]), &Digest([3; 32]), "c");
     assert!(matches!(
@@ -285,20 +204,20 @@ fn the_report_data_binding_is_checked_against_user_data() {
         Err(NitroError::ReportDataMismatch { .. })
     ));
     // A synthetic debug document (PCR0 zero) is refused the same way as a genuine one.
-    let debug = synthetic_document(&pki, &pki.bundle, [0; 48], Some(&expected));
+    let debug = synthetic_document(&leaf, &ca.bundle, [0; 48], Some(&expected));
     assert_eq!(
-        verify_document_with_root(&debug, at, false, pki.root_pem.as_bytes()).err(),
+        verify_document_with(&anchors, &debug, at, false).err(),
         Some(NitroError::DebugMode)
     );
     // A signature by another key is refused.
-    let other_pki = test_pki();
-    let forged = TestPki {
-        leaf_key: other_pki.leaf_key,
-        ..pki
+    let (_, other_leaf) = test_pki();
+    let forged = NitroTestLeaf {
+        key: other_leaf.key,
+        ..leaf
     };
-    let document = synthetic_document(&forged, &forged.bundle, [7; 48], Some(&expected));
+    let document = synthetic_document(&forged, &ca.bundle, [7; 48], Some(&expected));
     assert_eq!(
-        verify_document_with_root(&document, at, false, forged.root_pem.as_bytes()).err(),
+        verify_document_with(&anchors, &document, at, false).err(),
         Some(NitroError::BadSignature)
     );
 }
@@ -386,8 +305,9 @@ fn headers_other_than_the_nsm_makes_are_refused() {
         "{refused:?}"
     );
 
-    let pki = test_pki();
-    let document = synthetic_document(&pki, &pki.bundle, [7; 48], None);
+    let (ca, leaf) = test_pki();
+    let anchors = anchors_for(&ca);
+    let document = synthetic_document(&leaf, &ca.bundle, [7; 48], None);
     let mut sign1 = decode_cose(&document).unwrap_or_else(|e| panic!("{e}"));
     sign1.protected = coset::ProtectedHeader {
         original_data: None,
@@ -399,17 +319,11 @@ fn headers_other_than_the_nsm_makes_are_refused() {
     let signed = CoseSign1Builder::new()
         .protected(sign1.protected.header.clone())
         .payload(sign1.payload.clone().unwrap_or_default())
-        .create_signature(b"", |data| {
-            pki.leaf_key
-                .sign(&ring::rand::SystemRandom::new(), data)
-                .unwrap_or_else(|e| panic!("{e}"))
-                .as_ref()
-                .to_vec()
-        })
+        .create_signature(b"", |data| leaf.sign(data))
         .build()
         .to_vec()
         .unwrap_or_else(|e| panic!("{e}"));
-    let refused = verify_document_with_root(&signed, at, false, pki.root_pem.as_bytes()).err();
+    let refused = verify_document_with(&anchors, &signed, at, false).err();
     assert!(
         matches!(&refused, Some(NitroError::MalformedCose(m)) if m.contains("protected header")),
         "{refused:?}"
@@ -424,7 +338,7 @@ fn headers_other_than_the_nsm_makes_are_refused() {
     };
     let es256 = sign1.to_vec().unwrap_or_else(|e| panic!("{e}"));
     assert!(matches!(
-        verify_document_with_root(&es256, at, false, pki.root_pem.as_bytes()),
+        verify_document_with(&anchors, &es256, at, false),
         Err(NitroError::UnsupportedAlgorithm(_))
     ));
 }

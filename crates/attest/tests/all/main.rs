@@ -6,6 +6,7 @@ mod support;
 
 mod client_verify;
 mod csr;
+mod dcap;
 mod evidence;
 mod instance;
 mod sev_snp;

@@ -1,9 +1,10 @@
 //! The SEV-SNP verifier against genuine reports (`tests/vectors/sev-snp/`, see PROVENANCE.md
 //! there).
 
+use covenant_attest::TrustAnchors;
 use covenant_attest::sev_snp::{
     AmdProduct, AttestationReport, EndorsementKind, MAX_ENDORSEMENT_BYTES, REPORT_LEN, SIGNED_LEN,
-    SevSnpError, SevSnpOptions, verify_report,
+    SevSnpError, SevSnpOptions, verify_report, verify_report_with,
 };
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -118,6 +119,28 @@ fn each_genuine_report_verifies_and_yields_its_measurement() {
         let pem = covenant_attest::pem::to_pem("CERTIFICATE", vector.endorsement);
         verify(&vector.report, pem.as_bytes(), INSIDE_ALL)
             .unwrap_or_else(|e| panic!("{} (PEM): {e}", vector.name));
+    }
+}
+
+#[test]
+fn verify_report_with_the_pinned_anchors_is_verify_report() {
+    let anchors = TrustAnchors::pinned();
+    for vector in genuine() {
+        // Accepted (inside every validity), refused (the VLEK has expired today) and refused
+        // with another report's endorsement: the same answer either way.
+        for (endorsement, at) in [
+            (vector.endorsement, INSIDE_ALL),
+            (vector.endorsement, TODAY),
+            (OAK_VCEK, INSIDE_ALL),
+        ] {
+            let options = SevSnpOptions::default();
+            assert_eq!(
+                verify_report_with(&anchors, &vector.report, endorsement, at, &options),
+                verify_report(&vector.report, endorsement, at, &options),
+                "{}",
+                vector.name
+            );
+        }
     }
 }
 

@@ -89,6 +89,7 @@ impl Fixture {
                 PlatformKind::Software,
                 BTreeSet::from([MEASUREMENT]),
             )]),
+            hardware_requirements: BTreeMap::new(),
             policy_hash: POLICY,
             computation_id: COMPUTATION.into(),
         }

@@ -26,6 +26,7 @@ async fn a_runtime_is_attested_and_its_certificate_satisfies_a_client() {
                 PlatformKind::Software,
                 BTreeSet::from([MEASUREMENT]),
             )]),
+            hardware_requirements: BTreeMap::new(),
             policy_hash: POLICY,
             computation_id: COMPUTATION.into(),
         };

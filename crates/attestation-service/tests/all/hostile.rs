@@ -67,15 +67,24 @@ fn json(request: &AttestationRequest) -> Vec<u8> {
     serde_json::to_vec(request).unwrap()
 }
 
+/// The software evidence of a request the software platform made.
+fn software(evidence: &mut covenant_attest::PlatformEvidence) -> &mut covenant_attest::Evidence {
+    match evidence {
+        covenant_attest::PlatformEvidence::Software(evidence) => evidence,
+        covenant_attest::PlatformEvidence::Hardware(_) => panic!("software evidence expected"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_signature() {
     for backend in backends() {
         let h = Harness::start(backend).await;
         let (_, mut request) = h.request(h.nonce().await);
-        let mut signature = B64.decode(&request.evidence.signature).unwrap();
+        let evidence = software(&mut request.evidence);
+        let mut signature = B64.decode(&evidence.signature).unwrap();
         let i = signature.len() - 3;
         signature[i] ^= 0x40;
-        request.evidence.signature = B64.encode(signature);
+        evidence.signature = B64.encode(signature);
         let message = assert_refused(&h, json(&request), 403, "evidence-bad-signature").await;
         assert!(message.contains("signature"), "{message}");
         h.stop().await;
@@ -170,8 +179,11 @@ trait EvidenceNonce {
 
 impl EvidenceNonce for AttestationRequest {
     fn evidence_nonce(&self) -> Nonce {
+        let covenant_attest::PlatformEvidence::Software(evidence) = &self.evidence else {
+            panic!("software evidence expected");
+        };
         let claims: serde_json::Value =
-            serde_json::from_slice(&B64.decode(&self.evidence.claims).unwrap()).unwrap();
+            serde_json::from_slice(&B64.decode(&evidence.claims).unwrap()).unwrap();
         claims["nonce"].as_str().unwrap().parse().unwrap()
     }
 }
@@ -338,7 +350,7 @@ async fn evidence_claiming_a_hardware_platform_from_a_software_platform_key() {
     for backend in backends() {
         let h = Harness::start(backend).await;
         let (_, mut request) = h.request(h.nonce().await);
-        request.evidence.platform = PlatformKind::Sgx;
+        software(&mut request.evidence).platform = PlatformKind::Sgx;
         assert_refused(&h, json(&request), 403, "evidence-refused").await;
         h.stop().await;
     }

@@ -12,6 +12,7 @@ mod admin;
 mod api;
 mod concurrency;
 mod directory;
+mod hardware;
 mod hostile;
 mod https;
 mod instances;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use covenant_attest::software::SoftwarePlatform;
 use covenant_attest::wire::{AttestationRequest, prepare_attestation};
-use covenant_attest::{Digest, Measurement, Nonce, PlatformKind};
+use covenant_attest::{Digest, Measurement, Nonce, PlatformKind, TrustAnchors};
 use covenant_attestation_service::db::{AuditEntry, Counts};
 use covenant_attestation_service::{
     AttestationClient, AttestationService, Database, ServiceConfig, ServiceDir, admin,
@@ -84,6 +84,20 @@ impl Harness {
     }
 
     pub async fn start_with(backend: &'static str, config: ServiceConfig, https: bool) -> Self {
+        Self::start_inner(backend, config, https, TrustAnchors::pinned()).await
+    }
+
+    /// A service that checks hardware evidence against `anchors` (test roots).
+    pub async fn start_with_anchors(backend: &'static str, anchors: TrustAnchors) -> Self {
+        Self::start_inner(backend, ServiceConfig::default(), false, anchors).await
+    }
+
+    async fn start_inner(
+        backend: &'static str,
+        config: ServiceConfig,
+        https: bool,
+        anchors: TrustAnchors,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db_url = fresh_database_url(backend).await;
         let service_dir = ServiceDir::new(dir.path().join("service"));
@@ -102,7 +116,7 @@ impl Harness {
                 .unwrap()
         });
         let ca_der = ca.certificate_der().to_vec();
-        let service = Arc::new(AttestationService::new(db, ca, config));
+        let service = Arc::new(AttestationService::new(db, ca, config).with_trust_anchors(anchors));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (shutdown, stop) = oneshot::channel::<()>();

@@ -46,7 +46,12 @@ pub const VERIFY_LONG_ABOUT: &str = "Verify hardware attestation evidence offlin
      hex) and --endorsement the VCEK or VLEK certificate (DER or PEM) that signed it; the \
      chain goes to the pinned AMD ARK (Milan, Genoa, Turin); its measurement is the launch \
      measurement; a guest whose policy allows debugging is refused unless --allow-debug, and \
-     one that allows a migration agent is refused.";
+     one that allows a migration agent is refused. TDX and SGX: --evidence is the DCAP quote \
+     (raw or hex) and --endorsement the collateral JSON (QuoteCollateralV3, as a PCCS or \
+     dcap-qvl serves it); the chain goes to the pinned Intel SGX Root CA; the measurement is \
+     the MRTD (TDX) or MRENCLAVE (SGX); a TCB status other than up-to-date is refused unless \
+     named with --accept-tcb-status (the advisories are printed either way), and a debuggable \
+     TD or enclave unless --allow-debug.";
 
 /// The platforms whose evidence this command verifies (more are added as their verifiers are).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -55,6 +60,10 @@ pub enum EvidencePlatform {
     Nitro,
     /// AMD SEV-SNP: an attestation report, with the VCEK/VLEK certificate as --endorsement.
     SevSnp,
+    /// Intel TDX: a DCAP quote (v4/v5), with the collateral JSON as --endorsement.
+    Tdx,
+    /// Intel SGX: a DCAP quote (v3), with the collateral JSON as --endorsement.
+    Sgx,
 }
 
 /// Arguments of `covenant attestation verify-evidence`.
@@ -75,6 +84,10 @@ pub struct VerifyEvidenceArgs {
     /// Accept evidence from a platform in debug mode (its memory is readable by the host).
     #[arg(long)]
     pub allow_debug: bool,
+    /// TDX and SGX: accept this Intel TCB status besides up-to-date (e.g. sw-hardening-needed;
+    /// repeat for more). Read the advisories it names first.
+    #[arg(long, value_name = "STATUS")]
+    pub accept_tcb_status: Vec<String>,
     /// Print one JSON object instead of lines of text.
     #[arg(long)]
     pub json: bool,
@@ -131,6 +144,13 @@ fn read_bounded(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
 }
 
 fn verify_evidence(args: &VerifyEvidenceArgs) -> anyhow::Result<ExitCode> {
+    if !matches!(args.platform, EvidencePlatform::Tdx | EvidencePlatform::Sgx)
+        && !args.accept_tcb_status.is_empty()
+    {
+        return Err(Exit::refused(
+            "--accept-tcb-status applies to tdx and sgx only",
+        ));
+    }
     let at = args.at.unwrap_or_else(OffsetDateTime::now_utc);
     let evidence = read_bounded(&args.evidence)?;
     let verified = match args.platform {
@@ -151,6 +171,16 @@ fn verify_evidence(args: &VerifyEvidenceArgs) -> anyhow::Result<ExitCode> {
             };
             let endorsement = read_bounded(endorsement)?;
             verify_sev_snp(&evidence, &endorsement, at, args.allow_debug)?
+        }
+        EvidencePlatform::Tdx | EvidencePlatform::Sgx => {
+            let [collateral] = args.endorsement.as_slice() else {
+                return Err(Exit::refused(
+                    "--endorsement: TDX and SGX need exactly one, the collateral JSON for the \
+                     quote (from a PCCS or Intel's PCS)",
+                ));
+            };
+            let collateral = read_bounded(collateral)?;
+            verify_dcap(args, &evidence, &collateral, at)?
         }
     };
     if args.json {
@@ -249,6 +279,76 @@ fn verify_sev_snp(
         report_data: hex::encode(verified.report_data()),
         checked_at: at.format(&Rfc3339)?,
         debug: verified.report.debug_allowed(),
+        details,
+    })
+}
+
+/// A DCAP quote, raw or as hex text.
+fn dcap_quote_bytes(evidence: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let text = without_whitespace(evidence);
+    if !text.is_empty() && text.iter().all(u8::is_ascii_hexdigit) {
+        return hex::decode(&text).map_err(|e| refused(format!("not a DCAP quote: {e}")));
+    }
+    Ok(evidence.to_vec())
+}
+
+fn verify_dcap(
+    args: &VerifyEvidenceArgs,
+    evidence: &[u8],
+    collateral: &[u8],
+    at: OffsetDateTime,
+) -> anyhow::Result<Verified> {
+    use covenant_attest::dcap::{DcapOptions, DcapTee, TcbStatus, verify_quote};
+    let (tee, platform) = match args.platform {
+        EvidencePlatform::Sgx => (DcapTee::Sgx, "sgx"),
+        _ => (DcapTee::Tdx, "tdx"),
+    };
+    let mut accepted_tcb_statuses = std::collections::BTreeSet::from([TcbStatus::UpToDate]);
+    for name in &args.accept_tcb_status {
+        let status: TcbStatus = name
+            .parse()
+            .map_err(|e| Exit::refused(format!("--accept-tcb-status: {e}")))?;
+        accepted_tcb_statuses.insert(status);
+    }
+    let options = DcapOptions {
+        expected_tee: Some(tee),
+        accepted_tcb_statuses,
+        allow_debug: args.allow_debug,
+    };
+    let quote = dcap_quote_bytes(evidence)?;
+    let verified = verify_quote(&quote, collateral, at, &options).map_err(refused)?;
+    let mut details = serde_json::Map::new();
+    details.insert("quote_version".into(), verified.quote_version.into());
+    details.insert("tcb_status".into(), verified.tcb_status.to_string().into());
+    details.insert(
+        "advisory_ids".into(),
+        if verified.advisory_ids.is_empty() {
+            "none".into()
+        } else {
+            verified.advisory_ids.join(", ").into()
+        },
+    );
+    if let Some(tdx) = &verified.tdx {
+        for (index, rtmr) in tdx.rtmrs.iter().enumerate() {
+            details.insert(format!("rtmr{index}"), hex::encode(rtmr).into());
+        }
+        details.insert(
+            "td_attributes".into(),
+            hex::encode(tdx.td_attributes).into(),
+        );
+        details.insert("mr_seam".into(), hex::encode(tdx.mr_seam).into());
+    }
+    if let Some(sgx) = &verified.sgx {
+        details.insert("mrsigner".into(), hex::encode(sgx.mrsigner).into());
+        details.insert("isv_prod_id".into(), sgx.isv_prod_id.into());
+        details.insert("isv_svn".into(), sgx.isv_svn.into());
+    }
+    Ok(Verified {
+        platform,
+        measurement: verified.measurement().to_hex(),
+        report_data: hex::encode(verified.report_data),
+        checked_at: at.format(&Rfc3339)?,
+        debug: verified.debug,
         details,
     })
 }

@@ -92,11 +92,28 @@ pub struct EnrollArgs {
     pub location: Location,
     /// A name for the platform (letters, digits, '.', '_', '-').
     pub name: String,
-    /// The platform's certificate (PEM).
-    pub certificate: PathBuf,
-    /// The platform kind. Only `software` can be enrolled today.
+    /// The software platform's certificate (PEM). Hardware platforms have none: their root
+    /// is pinned in covenant.
+    pub certificate: Option<PathBuf>,
+    /// The platform kind: `software` (with its certificate), or a hardware kind (`sev-snp`,
+    /// `tdx`, `sgx`, `nitro`; at most one live platform per hardware kind).
     #[arg(long, default_value = "software")]
     pub kind: PlatformKind,
+    /// Hardware: accept evidence from a runtime its host can debug. Only for development.
+    #[arg(long)]
+    pub allow_debug: bool,
+    /// SEV-SNP: accept a guest policy that allows a migration agent.
+    #[arg(long)]
+    pub allow_migration_agent: bool,
+    /// TDX and SGX: accept this Intel TCB status besides up-to-date (repeat for more).
+    #[arg(long, value_name = "STATUS")]
+    pub accept_tcb_status: Vec<String>,
+    /// SGX: the MRSIGNER every enclave must have (64 hex digits).
+    #[arg(long, value_name = "HEX")]
+    pub sgx_mrsigner: Option<String>,
+    /// SGX: the ISV product id every enclave must have.
+    #[arg(long, value_name = "ID")]
+    pub sgx_isv_prod_id: Option<u16>,
 }
 
 #[derive(Debug, Args)]
@@ -257,14 +274,56 @@ async fn shutdown_signal() {
 }
 
 async fn enroll(args: EnrollArgs) -> anyhow::Result<ExitCode> {
-    let pem = covenant_attest::pem::read_pem_file(&args.certificate).map_err(Exit::refused)?;
+    if args.kind == PlatformKind::Software {
+        let Some(certificate) = &args.certificate else {
+            return Err(Exit::refused(
+                "a software platform is enrolled with its certificate: `enroll NAME \
+                 platform.crt` (made by `covenant identity new`)",
+            ));
+        };
+        let hardware_only = args.allow_debug
+            || args.allow_migration_agent
+            || !args.accept_tcb_status.is_empty()
+            || args.sgx_mrsigner.is_some()
+            || args.sgx_isv_prod_id.is_some();
+        if hardware_only {
+            return Err(Exit::refused(
+                "--allow-debug, --allow-migration-agent, --accept-tcb-status and --sgx-* apply \
+                 to hardware platforms only (--kind sev-snp|tdx|sgx|nitro)",
+            ));
+        }
+        let pem = covenant_attest::pem::read_pem_file(certificate).map_err(Exit::refused)?;
+        let (_, db) = open(&args.location).await?;
+        let result = admin::enroll_platform(&db, &args.name, args.kind, &pem).await;
+        db.close().await;
+        let record = result.map_err(cli_error)?;
+        println!(
+            "enrolled {} platform {:?}, key {}",
+            record.kind, record.name, record.key_id
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.certificate.is_some() {
+        return Err(Exit::refused(format!(
+            "a {} platform has no certificate to enrol: its root is pinned in covenant; leave \
+             the certificate out",
+            args.kind
+        )));
+    }
+    let requirements = covenant_attest::hardware::HardwareRequirements {
+        allow_debug: args.allow_debug,
+        allow_migration_agent: args.allow_migration_agent,
+        accepted_tcb_statuses: args.accept_tcb_status.iter().cloned().collect(),
+        sgx_mrsigner: args.sgx_mrsigner.as_ref().map(|s| s.to_ascii_lowercase()),
+        sgx_isv_prod_id: args.sgx_isv_prod_id,
+    };
     let (_, db) = open(&args.location).await?;
-    let result = admin::enroll_platform(&db, &args.name, args.kind, &pem).await;
+    let result = admin::enroll_hardware_platform(&db, &args.name, args.kind, &requirements).await;
     db.close().await;
     let record = result.map_err(cli_error)?;
     println!(
-        "enrolled {} platform {:?}, key {}",
-        record.kind, record.name, record.key_id
+        "enrolled {} hardware platform {:?}; allow its measurements with `allow {} MEASUREMENT`",
+        record.kind, record.name, record.name
     );
     Ok(ExitCode::SUCCESS)
 }

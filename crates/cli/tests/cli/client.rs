@@ -83,6 +83,7 @@ impl Fixture {
                     "software".into(),
                     vec![Measurement::sha256([0x11; 32]).to_hex()],
                 )]),
+                appraisal: BTreeMap::new(),
             },
         };
         std::fs::write(
