@@ -687,3 +687,19 @@ fn decode_json<T: serde::de::DeserializeOwned>(part: &str, what: &str) -> Result
     serde_json::from_slice(&bytes)
         .map_err(|e| ReceiptError::Malformed(format!("the {what} is not valid: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_policy_and_the_verifier_accept_the_same_tcb_statuses() {
+        assert_eq!(
+            covenant_policy::ACCEPTABLE_TCB_STATUSES,
+            covenant_attest::hardware::ACCEPTABLE_TCB_STATUSES
+        );
+        // And each is a status the DCAP verifier knows by that name.
+        for name in covenant_attest::hardware::ACCEPTABLE_TCB_STATUSES {
+            let status: covenant_attest::dcap::TcbStatus = name.parse().unwrap();
+            assert_eq!(status.to_string(), name);
+        }
+    }
+}

@@ -178,3 +178,30 @@ fn each_single_semantic_edit_changes_the_hash() {
         );
     }
 }
+
+#[test]
+fn appraisal_rules_are_absent_from_the_canonical_form_until_used_and_then_change_the_hash() {
+    let policy = example();
+    let canonical = covenant_policy::canonical_policy(&policy).expect("canonical");
+    assert!(
+        !canonical.contains("appraisal"),
+        "a policy without hardware rules keeps the hash it had before they existed"
+    );
+    let mut strict = policy.clone();
+    strict
+        .attestation
+        .measurements
+        .insert("sev-snp".into(), vec!["0f".repeat(48)]);
+    let mut lenient = strict.clone();
+    lenient.attestation.appraisal.insert(
+        "sev-snp".into(),
+        covenant_policy::Appraisal {
+            allow_debug: true,
+            ..covenant_policy::Appraisal::default()
+        },
+    );
+    assert_ne!(hash(&strict), hash(&lenient));
+    let reparsed = parse(&to_json_pretty(&lenient).expect("serialises").into_bytes())
+        .expect("parses");
+    assert_eq!(reparsed, lenient);
+}

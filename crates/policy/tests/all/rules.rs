@@ -760,3 +760,123 @@ fn measurements_listed_once_and_lists_not_empty() {
         &["attestation.measurements.sel4: 65 measurements; at most 64 per platform are allowed"],
     );
 }
+
+/// The policy with a measurement on each hardware platform, plus `rules` for `platform`.
+fn with_appraisal(p: &mut Policy, platform: &str, rules: covenant_policy::Appraisal) {
+    for (name, bytes) in [("sgx", 32), ("sev-snp", 48), ("tdx", 48), ("nitro", 48)] {
+        p.attestation
+            .measurements
+            .insert(name.to_owned(), vec!["0f".repeat(bytes)]);
+    }
+    p.attestation.appraisal.insert(platform.to_owned(), rules);
+}
+
+#[test]
+fn appraisal_rules_apply_to_their_platforms_only() {
+    use covenant_policy::Appraisal;
+    // Every rule on the platform it is for.
+    assert!(
+        problems_after(|p| {
+            with_appraisal(
+                p,
+                "sev-snp",
+                Appraisal {
+                    allow_debug: true,
+                    allow_migration_agent: true,
+                    ..Appraisal::default()
+                },
+            );
+            with_appraisal(
+                p,
+                "sgx",
+                Appraisal {
+                    accepted_tcb_statuses: vec!["sw-hardening-needed".into()],
+                    sgx_mrsigner: Some("ab".repeat(32)),
+                    sgx_isv_prod_id: Some(3),
+                    ..Appraisal::default()
+                },
+            );
+        })
+        .is_empty()
+    );
+    let migration = Appraisal {
+        allow_migration_agent: true,
+        ..Appraisal::default()
+    };
+    assert_problems(
+        |p| with_appraisal(p, "tdx", migration),
+        &["attestation.appraisal.tdx.allow_migration_agent: applies to sev-snp only"],
+    );
+    let statuses = Appraisal {
+        accepted_tcb_statuses: vec!["out-of-date".into()],
+        ..Appraisal::default()
+    };
+    assert_problems(
+        |p| with_appraisal(p, "nitro", statuses),
+        &[
+            "attestation.appraisal.nitro.accepted_tcb_statuses: applies to tdx and sgx only (Intel TCB statuses)",
+        ],
+    );
+    let signer = Appraisal {
+        sgx_mrsigner: Some("ab".repeat(32)),
+        ..Appraisal::default()
+    };
+    assert_problems(
+        |p| with_appraisal(p, "tdx", signer),
+        &["attestation.appraisal.tdx: sgx_mrsigner and sgx_isv_prod_id apply to sgx only"],
+    );
+    assert_problems(
+        |p| with_appraisal(p, "software", Appraisal::default()),
+        &["attestation.appraisal.software: the software platform has no hardware to appraise; leave it out"],
+    );
+    assert_problems(
+        |p| {
+            p.attestation
+                .appraisal
+                .insert("sev".into(), Appraisal::default());
+        },
+        &[
+            "attestation.appraisal.sev: unknown platform \"sev\"; known platforms are software, sgx, sev-snp, tdx, nitro, trustzone, sel4",
+        ],
+    );
+    // Rules for a platform the policy accepts no measurement of.
+    assert_problems(
+        |p| {
+            p.attestation
+                .appraisal
+                .insert("tdx".into(), Appraisal::default());
+        },
+        &[
+            "attestation.appraisal.tdx: rules for tdx, but attestation.measurements lists no tdx measurement; add one or leave these rules out",
+        ],
+    );
+}
+
+#[test]
+fn appraisal_tcb_statuses_are_known_never_revoked_and_listed_once() {
+    use covenant_policy::Appraisal;
+    let rules = Appraisal {
+        accepted_tcb_statuses: vec![
+            "up-to-date".into(),
+            "revoked".into(),
+            "OutOfDate".into(),
+            "configuration-needed".into(),
+            "configuration-needed".into(),
+        ],
+        sgx_mrsigner: Some("AB".repeat(32)),
+        ..Appraisal::default()
+    };
+    assert_problems(
+        |p| with_appraisal(p, "sgx", rules),
+        &[
+            "attestation.appraisal.sgx.accepted_tcb_statuses[0]: up-to-date is always accepted; leave it out",
+            "attestation.appraisal.sgx.accepted_tcb_statuses[1]: a revoked TCB is never accepted: its keys may be in an attacker's hands",
+            "attestation.appraisal.sgx.accepted_tcb_statuses[2]: unknown TCB status \"OutOfDate\"; known: sw-hardening-needed, configuration-needed, configuration-and-sw-hardening-needed, out-of-date, out-of-date-configuration-needed",
+            "attestation.appraisal.sgx.accepted_tcb_statuses[4]: \"configuration-needed\" is listed twice",
+            &format!(
+                "attestation.appraisal.sgx.sgx_mrsigner: {:?} is not an MRSIGNER: expected 64 lowercase hex digits",
+                "AB".repeat(32)
+            ),
+        ],
+    );
+}
