@@ -361,7 +361,8 @@ pub struct VerifiedQuote {
 }
 
 impl VerifiedQuote {
-    /// The measurement: MRTD (48 bytes) for TDX, MRENCLAVE (32 bytes) for SGX.
+    /// The measurement: MRTD (48 bytes) for TDX, MRENCLAVE (32 bytes) for SGX (32 zero bytes
+    /// for a value built by hand with neither claims).
     pub fn measurement(&self) -> Measurement {
         match (&self.tdx, &self.sgx) {
             (Some(tdx), _) => Measurement::sha384(tdx.mrtd),
@@ -835,6 +836,27 @@ pub fn parse_quote(quote: &[u8]) -> Result<QuoteSummary, DcapError> {
     })
 }
 
+/// The key under which a service may cache the collateral of `quote`: `dcap:<TEE>:<FMSPC>:<PCE
+/// id>` (hex, upper case), read from the quote's PCK certificate **unverified**; `None` if the
+/// quote does not parse or carries no PCK chain. Intel's collateral is per TEE and platform
+/// family (FMSPC) and PCE; collateral found under this key is verified with the quote like fresh
+/// collateral, so a wrong key costs only a refusal.
+pub fn collateral_cache_key(quote: &[u8]) -> Option<String> {
+    let parsed = parse(quote).ok()?;
+    if parsed.quote.inner_cert_type() != CERT_DATA_PCK_CHAIN {
+        return None;
+    }
+    let pem = std::str::from_utf8(parsed.quote.inner_cert_data()).ok()?;
+    let chain = pem_chain(pem).ok()?;
+    let extension = dcap_qvl::intel::parse_pck_extension_with::<RingConfig>(chain.first()?).ok()?;
+    Some(format!(
+        "dcap:{}:{}:{}",
+        parsed.tee,
+        hex::encode_upper(extension.fmspc),
+        hex::encode_upper(&extension.pce_id)
+    ))
+}
+
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }
@@ -1301,7 +1323,7 @@ pub fn verify_quote(
 }
 
 /// [`verify_quote`] against the Intel SGX Root CA of `anchors` (the pinned one, except in
-/// tests: [`TrustAnchors::insecure_for_tests`]).
+/// tests: `TrustAnchors::insecure_for_tests`).
 ///
 /// # Errors
 /// A [`DcapError`] naming the first check that failed.
@@ -1443,11 +1465,14 @@ mod tests {
         assert!(!DcapOptions::default().accepts(TcbStatus::SwHardeningNeeded));
     }
 
+    /// Whether an error is the expected one.
+    type Check = fn(&DcapError) -> bool;
+
     #[test]
     fn dcap_qvl_messages_map_to_their_checks() {
         let at = OffsetDateTime::UNIX_EPOCH;
         let tdx = DcapTee::Tdx;
-        let cases: &[(&str, fn(&DcapError) -> bool)] = &[
+        let cases: &[(&str, Check)] = &[
             ("Failed to load root ca: BadDer", |e| {
                 matches!(e, DcapError::RootCa(_))
             }),
@@ -1521,5 +1546,64 @@ mod tests {
             let error = classify((*message).to_owned(), tdx, at);
             assert!(expected(&error), "{message}: {error:?}");
         }
+    }
+
+    const TDX_QUOTE: &[u8] = include_bytes!("../tests/vectors/tdx/dcap-qvl-tdx_quote");
+    const TDX_COLLATERAL: &[u8] =
+        include_bytes!("../tests/vectors/tdx/dcap-qvl-tdx_quote_collateral.json");
+    const INSIDE: OffsetDateTime = time::macros::datetime!(2025-07-01 00:00 UTC);
+
+    fn anchors_with_intel_root(root_der: Vec<u8>) -> TrustAnchors {
+        TrustAnchors::insecure_for_tests(Vec::new(), root_der, Vec::new())
+    }
+
+    #[test]
+    fn the_root_of_the_anchors_is_the_one_checked_against() {
+        let options = DcapOptions::default();
+        // The pinned root's bytes, passed as a test root: accepted.
+        let same = anchors_with_intel_root(crate::anchors::INTEL_SGX_ROOT_CA_DER.to_vec());
+        verify_quote_with(&same, TDX_QUOTE, TDX_COLLATERAL, INSIDE, &options).unwrap();
+        // Another root: refused, by this module and by dcap-qvl itself (which must not fall
+        // back on its built-in copy of Intel's root).
+        let key = rcgen::KeyPair::generate().unwrap();
+        let other = rcgen::CertificateParams::new(Vec::<String>::new())
+            .unwrap()
+            .self_signed(&key)
+            .unwrap()
+            .der()
+            .to_vec();
+        let refused = verify_quote_with(
+            &anchors_with_intel_root(other.clone()),
+            TDX_QUOTE,
+            TDX_COLLATERAL,
+            INSIDE,
+            &options,
+        );
+        assert!(
+            matches!(refused, Err(DcapError::CertificateChain(_))),
+            "{refused:?}"
+        );
+        let collateral: QuoteCollateralV3 = serde_json::from_slice(TDX_COLLATERAL).unwrap();
+        let now = u64::try_from(INSIDE.unix_timestamp()).unwrap();
+        for root in [other, crate::anchors::INTEL_SGX_ROOT_CA_DER.to_vec()] {
+            let accepted = QuoteVerifier::<RingConfig>::new_with_config(root.clone())
+                .verify_with_policy(
+                    TDX_QUOTE,
+                    collateral.clone(),
+                    now,
+                    &QuotePolicy::claims_only(now),
+                )
+                .is_ok();
+            assert_eq!(accepted, root == crate::anchors::INTEL_SGX_ROOT_CA_DER);
+        }
+        // Bytes that are not a certificate.
+        let refused = verify_quote_with(
+            &anchors_with_intel_root(b"not a certificate".to_vec()),
+            TDX_QUOTE,
+            TDX_COLLATERAL,
+            INSIDE,
+            &options,
+        );
+        assert!(matches!(refused, Err(DcapError::RootCa(_))), "{refused:?}");
     }
 }

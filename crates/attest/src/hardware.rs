@@ -287,14 +287,9 @@ pub fn verify_hardware(
                     allow_migration_agent: requirements.allow_migration_agent,
                     required_vmpl: None,
                 };
-                let verified = crate::sev_snp::verify_report_with(
-                    anchors,
-                    &raw,
-                    endorsement,
-                    at,
-                    &options,
-                )
-                .map_err(|e| failed(e.to_string()))?;
+                let verified =
+                    crate::sev_snp::verify_report_with(anchors, &raw, endorsement, at, &options)
+                        .map_err(|e| failed(e.to_string()))?;
                 let claims = HardwareClaims {
                     debug: verified.report.debug_allowed(),
                     tcb: sev_snp_tcb_text(&verified.reported_tcb),
@@ -323,14 +318,9 @@ pub fn verify_hardware(
                     accepted_tcb_statuses,
                     allow_debug: requirements.allow_debug,
                 };
-                let verified = crate::dcap::verify_quote_with(
-                    anchors,
-                    &raw,
-                    collateral,
-                    at,
-                    &options,
-                )
-                .map_err(|e| failed(e.to_string()))?;
+                let verified =
+                    crate::dcap::verify_quote_with(anchors, &raw, collateral, at, &options)
+                        .map_err(|e| failed(e.to_string()))?;
                 let status = verified.tcb_status.to_string();
                 let claims = HardwareClaims {
                     debug: verified.debug,
@@ -355,13 +345,9 @@ pub fn verify_hardware(
                             .into(),
                     ));
                 }
-                let verified = crate::nitro::verify_document_with(
-                    anchors,
-                    &raw,
-                    at,
-                    requirements.allow_debug,
-                )
-                .map_err(|e| failed(e.to_string()))?;
+                let verified =
+                    crate::nitro::verify_document_with(anchors, &raw, at, requirements.allow_debug)
+                        .map_err(|e| failed(e.to_string()))?;
                 let measurement = verified
                     .measurement()
                     .ok_or_else(|| failed("the document has no PCR0".into()))?;
@@ -434,7 +420,7 @@ pub fn endorsement_cache_key(platform: PlatformKind, raw: &[u8]) -> Option<Strin
                 )
             })
         }
-        PlatformKind::Tdx | PlatformKind::Sgx => None, // DCAP-CACHE-KEY: after dcap.rs lands
+        PlatformKind::Tdx | PlatformKind::Sgx => crate::dcap::collateral_cache_key(raw),
         _ => None,
     }
 }

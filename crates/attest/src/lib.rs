@@ -24,7 +24,7 @@
 //!   [`EvidenceVerifier`] either.
 //! - [`dcap`]: the Intel DCAP verifier: a TDX (v4, v5) or SGX (v3) quote with its collateral,
 //!   chained to the pinned Intel SGX Root CA at a given time, its TCB status accepted by name,
-//!   debug refused unless allowed ([`dcap::verify_quote`]). Not yet behind [`EvidenceVerifier`].
+//!   debug refused unless allowed ([`dcap::verify_quote`]).
 //! - [`binding`]: the 64-byte report data ([`binding::report_data`]) that binds hardware
 //!   evidence to a nonce, TLS key, policy and computation.
 //! - [`csr`]: the certificate signing request a runtime sends and the service's checks of it.

@@ -136,6 +136,9 @@ const TD_BODY_OFF_REPORT_DATA: usize = 520;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TsmError {
+    /// A [`PreparedTsm`] was asked for a second report: it holds one entry, used once.
+    #[error("this prepared configfs-tsm entry has been used; it makes one report only")]
+    AlreadyUsed,
     /// configfs-tsm serves SEV-SNP and TDX guests only.
     #[error("configfs-tsm serves SEV-SNP and TDX guests, not {0}")]
     UnsupportedKind(PlatformKind),
@@ -361,8 +364,8 @@ impl TsmPlatform {
             .fill(&mut random)
             .map_err(|_| AttestError::Random)?;
         Ok(format!(
-            "covenant-{}-{}-{}",
-            std::process::id(),
+            "{}{}-{}",
+            PreparedTsm::entry_prefix(std::process::id()),
             self.next_entry.fetch_add(1, Ordering::Relaxed),
             hex::encode(random)
         ))
@@ -537,6 +540,135 @@ impl Platform for TsmPlatform {
             &request.computation_id,
         );
         let report = self.report(&report_data, Some(&self.measurement))?;
+        Ok(self.hardware_evidence(request, report))
+    }
+}
+
+/// The attributes of one report entry, opened in advance ([`TsmPlatform::prepare_one`]).
+struct OpenedEntry {
+    provider: fs::File,
+    generation_before: fs::File,
+    inblob: fs::File,
+    outblob: fs::File,
+    auxblob: Option<fs::File>,
+    generation_after: fs::File,
+}
+
+/// A [`TsmPlatform`] with one report entry made and its attributes opened in advance, for a
+/// process that cannot open files when it needs its evidence: the worker, whose seccomp filter
+/// forbids `open` and `mkdir` from before it has its nonce. [`Platform::evidence`] then only
+/// reads and writes the open descriptors; it works **once** (one entry, one report) and cannot
+/// retry a raced generation in a new entry, so a race is an error. The entry is not removed
+/// (`rmdir` is forbidden too): its name starts with [`PreparedTsm::entry_prefix`], and the
+/// process that started the worker removes it ([`remove_entries`]).
+pub struct PreparedTsm {
+    platform: TsmPlatform,
+    entry: PathBuf,
+    files: std::sync::Mutex<Option<OpenedEntry>>,
+}
+
+impl std::fmt::Debug for PreparedTsm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedTsm")
+            .field("platform", &self.platform)
+            .field("entry", &self.entry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PreparedTsm {
+    /// The prefix of every entry this process makes: `covenant-<pid>-`.
+    pub fn entry_prefix(pid: u32) -> String {
+        format!("covenant-{pid}-")
+    }
+
+    /// The entry's path.
+    pub fn entry(&self) -> &Path {
+        &self.entry
+    }
+
+    fn take_files(&self) -> Result<OpenedEntry, AttestError> {
+        self.files
+            .lock()
+            .map_err(|_| TsmError::AlreadyUsed)?
+            .take()
+            .ok_or_else(|| TsmError::AlreadyUsed.into())
+    }
+}
+
+/// Removes the report entries under `report_root` that process `pid` made and left (see
+/// [`PreparedTsm`]). Returns how many were removed.
+///
+/// # Errors
+/// [`AttestError::Io`] if the directory cannot be listed or an entry cannot be removed.
+pub fn remove_entries(report_root: &Path, pid: u32) -> Result<usize, AttestError> {
+    let prefix = PreparedTsm::entry_prefix(pid);
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| AttestError::Io { path, source }
+    };
+    let mut removed = 0;
+    for entry in fs::read_dir(report_root).map_err(io(report_root))? {
+        let entry = entry.map_err(io(report_root))?;
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let path = entry.path();
+            fs::remove_dir(&path).map_err(io(&path))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+impl TsmPlatform {
+    /// Makes one report entry now and opens its attributes, so that the evidence can later be
+    /// taken without opening anything ([`PreparedTsm`]).
+    ///
+    /// # Errors
+    /// [`AttestError::Io`] if the entry cannot be made or an attribute opened.
+    pub fn prepare_one(self) -> Result<PreparedTsm, AttestError> {
+        let entry = self.report_root.join(self.entry_name()?);
+        fs::create_dir(&entry).map_err(|source| AttestError::Io {
+            path: entry.clone(),
+            source,
+        })?;
+        self.kernel(&entry, KernelStep::Created);
+        let open = |name: &str, write: bool| {
+            let path = entry.join(name);
+            fs::OpenOptions::new()
+                .read(!write)
+                .write(write)
+                .open(&path)
+                .map_err(|source| AttestError::Io { path, source })
+        };
+        let auxblob = match self.kind {
+            PlatformKind::SevSnp => match open("auxblob", false) {
+                Ok(file) => Some(file),
+                Err(AttestError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    None
+                }
+                Err(e) => return Err(e),
+            },
+            _ => None,
+        };
+        let files = OpenedEntry {
+            provider: open("provider", false)?,
+            generation_before: open("generation", false)?,
+            inblob: open("inblob", true)?,
+            outblob: open("outblob", false)?,
+            auxblob,
+            generation_after: open("generation", false)?,
+        };
+        Ok(PreparedTsm {
+            platform: self,
+            entry,
+            files: std::sync::Mutex::new(Some(files)),
+        })
+    }
+
+    /// [`HardwareEvidence`] for `request` from a checked report.
+    fn hardware_evidence(&self, request: &EvidenceRequest, report: Report) -> PlatformEvidence {
         let engine = &base64::engine::general_purpose::STANDARD;
         let endorsements = report
             .endorsement
@@ -544,7 +676,7 @@ impl Platform for TsmPlatform {
             .chain(&self.extra_endorsements)
             .map(|e| engine.encode(e))
             .collect();
-        Ok(PlatformEvidence::Hardware(HardwareEvidence {
+        PlatformEvidence::Hardware(HardwareEvidence {
             format: HARDWARE_EVIDENCE_FORMAT.to_owned(),
             platform: self.kind,
             policy_hash: request.policy_hash,
@@ -553,8 +685,108 @@ impl Platform for TsmPlatform {
             nonce: request.nonce,
             evidence: engine.encode(&report.outblob),
             endorsements,
-        }))
+        })
     }
+}
+
+impl Platform for PreparedTsm {
+    fn kind(&self) -> PlatformKind {
+        self.platform.kind
+    }
+
+    fn measurement(&self) -> Measurement {
+        self.platform.measurement
+    }
+
+    fn evidence(&self, request: &EvidenceRequest) -> Result<PlatformEvidence, AttestError> {
+        let platform = &self.platform;
+        let report_data = crate::binding::report_data(
+            &request.nonce,
+            &request.tls_public_key_sha256,
+            &request.policy_hash,
+            &request.computation_id,
+        );
+        let files = self.take_files()?;
+        let at = |name: &str| self.entry.join(name);
+        let provider = read_file_text(files.provider, &at("provider"))?;
+        if provider != platform.provider {
+            return Err(TsmError::ProviderMismatch {
+                kind: platform.kind,
+                expected: platform.provider,
+                found: provider.chars().take(64).collect(),
+            }
+            .into());
+        }
+        let before =
+            parse_generation(&read_file_text(files.generation_before, &at("generation"))?)?;
+        let mut inblob = files.inblob;
+        inblob
+            .write_all(&report_data)
+            .map_err(|source| AttestError::Io {
+                path: at("inblob"),
+                source,
+            })?;
+        // configfs takes the write when the file is closed.
+        drop(inblob);
+        platform.kernel(&self.entry, KernelStep::WroteInblob);
+        let outblob = read_file_bounded(files.outblob, &at("outblob"), "outblob", MAX_OUTBLOB_LEN)?;
+        let auxblob = match files.auxblob {
+            Some(file) => Some(read_file_bounded(
+                file,
+                &at("auxblob"),
+                "auxblob",
+                MAX_AUXBLOB_LEN,
+            )?)
+            .filter(|b| !b.is_empty()),
+            None => None,
+        };
+        let after = parse_generation(&read_file_text(files.generation_after, &at("generation"))?)?;
+        if before.checked_add(1) != Some(after) {
+            return Err(TsmError::GenerationRace {
+                before,
+                after,
+                attempts: 1,
+            }
+            .into());
+        }
+        let report = platform.check(&report_data, Some(&platform.measurement), outblob, auxblob)?;
+        Ok(platform.hardware_evidence(request, report))
+    }
+}
+
+/// Reads an open attribute, refusing more than `max` bytes.
+fn read_file_bounded(
+    file: fs::File,
+    path: &Path,
+    name: &'static str,
+    max: usize,
+) -> Result<Vec<u8>, AttestError> {
+    let mut bytes = Vec::new();
+    file.take(u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|source| AttestError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if bytes.len() > max {
+        return Err(TsmError::TooLarge {
+            attribute: name,
+            max,
+        }
+        .into());
+    }
+    Ok(bytes)
+}
+
+/// Reads an open text attribute without its trailing newline.
+fn read_file_text(file: fs::File, path: &Path) -> Result<String, AttestError> {
+    let bytes = read_file_bounded(file, path, "text attribute", MAX_ATTRIBUTE_TEXT_LEN)?;
+    Ok(String::from_utf8_lossy(&bytes).trim_end().to_owned())
+}
+
+fn parse_generation(text: &str) -> Result<u64, AttestError> {
+    text.parse()
+        .map_err(|_| TsmError::BadGeneration(text.chars().take(64).collect()).into())
 }
 
 /// A report entry; removed when dropped if [`Entry::remove`] was not called.
@@ -613,9 +845,7 @@ fn read_text(entry: &Path, name: &'static str) -> Result<String, AttestError> {
 }
 
 fn read_generation(entry: &Path) -> Result<u64, AttestError> {
-    let text = read_text(entry, "generation")?;
-    text.parse()
-        .map_err(|_| TsmError::BadGeneration(text.chars().take(64).collect()).into())
+    parse_generation(&read_text(entry, "generation")?)
 }
 
 /// One entry of an SEV-SNP certificate table: a GUID naming what it is and its bytes (for the
@@ -930,6 +1160,82 @@ mod tests {
         match result {
             Err(AttestError::Tsm(e)) => e,
             other => panic!("not a configfs-tsm refusal: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_prepared_entry_gives_one_report_through_descriptors_opened_in_advance() {
+        for (kind, provider) in [
+            (PlatformKind::SevSnp, PROVIDER_SEV_SNP),
+            (PlatformKind::Tdx, PROVIDER_TDX),
+        ] {
+            let root = tempfile::tempdir().unwrap();
+            let kernel = FakeKernel::new(kind, provider);
+            let prepared = open(&kernel, root.path(), Vec::new())
+                .unwrap()
+                .prepare_one()
+                .unwrap();
+            let request = request();
+            let evidence = hardware(prepared.evidence(&request).unwrap());
+            let (report, endorsements) = evidence.decoded_parts().unwrap();
+            if kind == PlatformKind::SevSnp {
+                let verified = verify_report_with(
+                    &kernel.hw.anchors(),
+                    &report,
+                    &endorsements[0],
+                    AT,
+                    &SevSnpOptions::default(),
+                )
+                .unwrap();
+                assert_eq!(verified.report_data(), &evidence.expected_report_data());
+            } else {
+                let (mrtd, data) = tdx_quote_fields(&report).unwrap();
+                assert_eq!(data, evidence.expected_report_data());
+                assert_eq!(Measurement::sha384(mrtd), prepared.measurement());
+            }
+            // One report only.
+            assert!(matches!(
+                prepared.evidence(&request),
+                Err(AttestError::Tsm(TsmError::AlreadyUsed))
+            ));
+            // The entry stays (the worker cannot rmdir) until its starter removes it.
+            assert!(prepared.entry().is_dir());
+            let name = prepared
+                .entry()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            assert!(name.starts_with(&PreparedTsm::entry_prefix(std::process::id())));
+            for attribute in ATTRIBUTES {
+                let _ = fs::remove_file(prepared.entry().join(attribute));
+            }
+            assert_eq!(remove_entries(root.path(), std::process::id()).unwrap(), 1);
+            assert_no_entries(root.path());
+        }
+    }
+
+    #[test]
+    fn a_prepared_entry_refuses_a_raced_generation_and_a_report_for_other_data() {
+        for behaviour in [Behaviour::RacesOnce, Behaviour::IgnoresInblob] {
+            let root = tempfile::tempdir().unwrap();
+            let kernel = FakeKernel::new(PlatformKind::SevSnp, PROVIDER_SEV_SNP);
+            let prepared = open(&kernel, root.path(), Vec::new())
+                .unwrap()
+                .prepare_one()
+                .unwrap();
+            kernel.set(behaviour);
+            let refused = prepared.evidence(&request()).unwrap_err();
+            assert!(
+                matches!(
+                    refused,
+                    AttestError::Tsm(
+                        TsmError::GenerationRace { attempts: 1, .. }
+                            | TsmError::ReportDataMismatch { .. }
+                    )
+                ),
+                "{behaviour:?}: {refused}"
+            );
         }
     }
 

@@ -233,8 +233,10 @@ impl Fixture {
         let config = HostConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             policies,
-            platform_certificate: self.platform_certificate.clone(),
-            platform_key: self.platform_key.clone(),
+            platform: covenant_host::PlatformConfig::Software {
+                certificate: self.platform_certificate.clone(),
+                key: self.platform_key.clone(),
+            },
             attestation_service: None,
             worker_program: WORKER_PROGRAM.into(),
             worker_args: vec!["worker".into()],

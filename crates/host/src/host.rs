@@ -96,10 +96,8 @@ pub struct HostConfig {
     pub listen: SocketAddr,
     /// The policies, one computation each (JSON, as `covenant policy build` writes them).
     pub policies: Vec<PathBuf>,
-    /// The software platform's certificate (PEM), handed to each worker.
-    pub platform_certificate: PathBuf,
-    /// The software platform's key (PEM, PKCS#8), handed to each worker.
-    pub platform_key: PathBuf,
+    /// What the workers attest with.
+    pub platform: PlatformConfig,
     /// The attestation service's URL, if not the one each policy names.
     pub attestation_service: Option<String>,
     /// The worker program (normally this very executable) and the arguments that select the
@@ -107,6 +105,75 @@ pub struct HostConfig {
     pub worker_program: PathBuf,
     /// See [`HostConfig::worker_program`].
     pub worker_args: Vec<OsString>,
+}
+
+/// What a worker attests with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlatformConfig {
+    /// The software platform: its certificate and key (PEM, PKCS#8), handed to each worker.
+    /// It trusts the host operating system.
+    Software {
+        /// The platform certificate.
+        certificate: PathBuf,
+        /// The platform key.
+        key: PathBuf,
+    },
+    /// Hardware, through Linux's configfs-tsm report interface: an SEV-SNP or TDX guest.
+    Tsm {
+        /// `sev-snp` or `tdx`.
+        kind: covenant_attest::PlatformKind,
+        /// The interface's report directory
+        /// ([`covenant_attest::tsm::DEFAULT_REPORT_ROOT`] on a real guest).
+        report_root: PathBuf,
+        /// Endorsements to send with the evidence (for TDX: the DCAP collateral JSON), which
+        /// the attestation service trusts only as far as their signatures go.
+        endorsements: Vec<PathBuf>,
+    },
+}
+
+impl PlatformConfig {
+    /// The worker's command-line arguments that select this platform.
+    pub fn worker_args(&self) -> Vec<OsString> {
+        match self {
+            Self::Software { certificate, key } => vec![
+                "--platform-cert".into(),
+                certificate.into(),
+                "--platform-key".into(),
+                key.into(),
+            ],
+            Self::Tsm {
+                kind,
+                report_root,
+                endorsements,
+            } => {
+                let mut args: Vec<OsString> = vec![
+                    "--platform".into(),
+                    kind.as_str().into(),
+                    "--tsm-report-root".into(),
+                    report_root.into(),
+                ];
+                for endorsement in endorsements {
+                    args.push("--endorsement".into());
+                    args.push(endorsement.into());
+                }
+                args
+            }
+        }
+    }
+}
+
+/// Removes the configfs-tsm report entry a hardware worker left (it cannot `rmdir` once
+/// hardened), once the worker has exited. Failing to is logged, not fatal: an entry holds no
+/// secret, only the last report made in it.
+fn remove_report_entries(platform: &PlatformConfig, pid: u32) {
+    if let PlatformConfig::Tsm { report_root, .. } = platform {
+        match covenant_attest::tsm::remove_entries(report_root, pid) {
+            Ok(removed) => tracing::debug!(pid, removed, "removed the worker's report entries"),
+            Err(e) => {
+                tracing::warn!(pid, error = %e, "could not remove the worker's report entries")
+            }
+        }
+    }
 }
 
 /// Why the host could not start or stopped.
@@ -412,10 +479,7 @@ async fn start_worker(
         .args(&config.worker_args)
         .arg("--policy")
         .arg(policy_path)
-        .arg("--platform-cert")
-        .arg(&config.platform_certificate)
-        .arg("--platform-key")
-        .arg(&config.platform_key)
+        .args(config.platform.worker_args())
         // The seccomp filter to install: the worker hardens before it parses the policy, and
         // refuses to serve if this is not the policy's strategy.
         .arg("--strategy")
@@ -470,6 +534,7 @@ async fn start_worker(
     if let Err(message) = attested {
         let _ = child.start_kill();
         let status = child.wait().await.map(describe_exit).unwrap_or_default();
+        remove_report_entries(&config.platform, pid);
         return Err(if status.is_empty() {
             message
         } else {
@@ -489,6 +554,7 @@ async fn start_worker(
     });
     let watched = Arc::clone(&worker);
     let computation = computation.to_owned();
+    let platform = config.platform.clone();
     tokio::spawn(async move {
         // The worker's last words, if it said any, then its exit. Its end statement, if it
         // sends one, goes to the attestation service as it arrives.
@@ -515,6 +581,7 @@ async fn start_worker(
         let exit = status
             .map(describe_exit)
             .unwrap_or_else(|e| format!("could not be waited for: {e}"));
+        remove_report_entries(&platform, pid);
         let (said, closed) = last.unwrap_or_default();
         let clean_exit = exit == "exited with status 0";
         let clean = clean_exit && (closed || said.is_empty());

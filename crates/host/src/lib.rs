@@ -22,6 +22,6 @@ pub mod worker;
 
 pub use host::{
     CLIENT_HELLO_TIMEOUT, Host, HostConfig, HostError, MAX_CONNECTIONS_PER_COMPUTATION,
-    MAX_RELAYED_CONNECTIONS, RELAY_BUFFER_BYTES, WORKER_START_TIMEOUT, WORKER_STOP_TIMEOUT,
-    WorkerInfo, WorkerState, describe_exit,
+    MAX_RELAYED_CONNECTIONS, PlatformConfig, RELAY_BUFFER_BYTES, WORKER_START_TIMEOUT,
+    WORKER_STOP_TIMEOUT, WorkerInfo, WorkerState, describe_exit,
 };

@@ -28,8 +28,10 @@ use std::os::fd::{AsFd as _, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use covenant_attest::Platform;
 use covenant_attest::instance::{EndReason, InstanceEndSigner};
 use covenant_attest::software::{SoftwarePlatform, read_platform_key_file};
+use covenant_attest::tsm::{PreparedTsm, TsmPlatform};
 use covenant_attest::wire::{AttestationRequest, accept_attestation_response, prepare_attestation};
 use covenant_attest::{Digest, Measurement, PlatformKind, verify_attested_certificate};
 use covenant_policy::bounds::MAX_POLICY_BYTES;
@@ -71,10 +73,8 @@ pub const WORKER_ENVIRONMENT: &[&str] = &[];
 pub struct WorkerOptions {
     /// The policy JSON.
     pub policy: PathBuf,
-    /// The software platform's certificate (PEM).
-    pub platform_certificate: PathBuf,
-    /// The software platform's key (PEM, PKCS#8).
-    pub platform_key: PathBuf,
+    /// What the worker attests with.
+    pub platform: crate::PlatformConfig,
     /// The execution strategy whose seccomp filter the worker installs. It must be the
     /// policy's: the worker hardens before it parses the policy, and refuses to serve if
     /// they differ.
@@ -162,14 +162,27 @@ pub fn run(options: &WorkerOptions) -> Result<(), WorkerError> {
     result
 }
 
-/// What the worker reads from the file system before it hardens: bytes only.
+/// What the worker reads from the file system before it hardens: bytes only (and, for a
+/// hardware platform, the report entry it will use, opened: see [`PreparedTsm`]).
 struct StartupFiles {
     policy: Vec<u8>,
-    platform_certificate: Vec<u8>,
-    /// Zeroed when dropped, which is right after it is parsed.
-    platform_key: Zeroizing<Vec<u8>>,
-    measurement: Measurement,
+    platform: StartupPlatform,
 }
+
+enum StartupPlatform {
+    Software {
+        certificate: Vec<u8>,
+        /// Zeroed when dropped, which is right after it is parsed.
+        key: Zeroizing<Vec<u8>>,
+        measurement: Measurement,
+    },
+    /// Its probe report was taken and its one report entry made and opened, before
+    /// hardening: once hardened, the worker can neither make nor open files.
+    Tsm(PreparedTsm),
+}
+
+/// The largest endorsement file a hardware worker reads: the service accepts no larger.
+const MAX_ENDORSEMENT_FILE_BYTES: usize = covenant_attest::platform::MAX_ENDORSEMENT_LEN;
 
 impl StartupFiles {
     /// Reads each file within its bound (the paths come from the untrusted host) and measures
@@ -194,25 +207,57 @@ impl StartupFiles {
                 options.policy.display()
             )));
         }
-        let platform = |e: covenant_attest::AttestError| {
-            WorkerError::Setup(format!("the software platform: {e}"))
+        let platform = match &options.platform {
+            crate::PlatformConfig::Software { certificate, key } => {
+                let software = |e: covenant_attest::AttestError| {
+                    WorkerError::Setup(format!("the software platform: {e}"))
+                };
+                StartupPlatform::Software {
+                    certificate: covenant_attest::pem::read_pem_file(certificate)
+                        .map_err(software)?,
+                    key: read_platform_key_file(key).map_err(software)?,
+                    measurement: covenant_attest::software::measure_current_executable()
+                        .map_err(software)?,
+                }
+            }
+            crate::PlatformConfig::Tsm {
+                kind,
+                report_root,
+                endorsements,
+            } => {
+                let hardware = |e: String| WorkerError::Setup(format!("the {kind} platform: {e}"));
+                let mut read = Vec::new();
+                for path in endorsements {
+                    let mut bytes = Vec::new();
+                    std::fs::File::open(path)
+                        .and_then(|file| {
+                            file.take(MAX_ENDORSEMENT_FILE_BYTES as u64 + 1)
+                                .read_to_end(&mut bytes)
+                        })
+                        .map_err(|e| hardware(format!("{}: {e}", path.display())))?;
+                    if bytes.len() > MAX_ENDORSEMENT_FILE_BYTES {
+                        return Err(hardware(format!(
+                            "{} is larger than {MAX_ENDORSEMENT_FILE_BYTES} bytes",
+                            path.display()
+                        )));
+                    }
+                    read.push(bytes);
+                }
+                let prepared = TsmPlatform::open(*kind, report_root.clone(), read)
+                    .and_then(TsmPlatform::prepare_one)
+                    .map_err(|e| hardware(e.to_string()))?;
+                StartupPlatform::Tsm(prepared)
+            }
         };
-        let platform_certificate =
-            covenant_attest::pem::read_pem_file(&options.platform_certificate).map_err(platform)?;
-        let platform_key = read_platform_key_file(&options.platform_key).map_err(platform)?;
-        let measurement =
-            covenant_attest::software::measure_current_executable().map_err(platform)?;
-        Ok(Self {
-            policy,
-            platform_certificate,
-            platform_key,
-            measurement,
-        })
+        Ok(Self { policy, platform })
     }
 
     /// Parses and validates what was read, once hardened. Consumes the bytes: the key's are
     /// zeroed on return, whatever happens.
-    fn parse(self, hardened_for: Strategy) -> Result<(ValidPolicy, SoftwarePlatform), WorkerError> {
+    fn parse(
+        self,
+        hardened_for: Strategy,
+    ) -> Result<(ValidPolicy, Box<dyn Platform>), WorkerError> {
         let policy = covenant_policy::parse(&self.policy)
             .map_err(|e| WorkerError::Setup(format!("the policy is not valid: {e}")))?;
         let policy = covenant_policy::validate(&policy, time::OffsetDateTime::now_utc()).map_err(
@@ -228,12 +273,17 @@ impl StartupFiles {
                 strategy.as_str()
             )));
         }
-        let platform = SoftwarePlatform::new(
-            &self.platform_certificate,
-            &self.platform_key,
-            self.measurement,
-        )
-        .map_err(|e| WorkerError::Setup(format!("the software platform: {e}")))?;
+        let platform: Box<dyn Platform> = match self.platform {
+            StartupPlatform::Software {
+                certificate,
+                key,
+                measurement,
+            } => Box::new(
+                SoftwarePlatform::new(&certificate, &key, measurement)
+                    .map_err(|e| WorkerError::Setup(format!("the software platform: {e}")))?,
+            ),
+            StartupPlatform::Tsm(prepared) => Box::new(prepared),
+        };
         Ok((policy, platform))
     }
 }
@@ -269,13 +319,13 @@ fn report_failure(control: &ControlSocket, error: &WorkerError) {
 /// key in this process. Taking the platform by value makes that a property of the types: no
 /// code after this call can sign evidence.
 fn prepare_and_forget_the_platform(
-    platform: SoftwarePlatform,
+    platform: Box<dyn Platform>,
     policy_hash: Digest,
     computation: &str,
     nonce: covenant_attest::Nonce,
 ) -> Result<(rcgen::KeyPair, AttestationRequest), WorkerError> {
     let prepared = prepare_attestation(
-        &platform,
+        platform.as_ref(),
         policy_hash,
         computation,
         std::slice::from_ref(&computation.to_owned()),
@@ -288,13 +338,14 @@ fn prepare_and_forget_the_platform(
 /// Checks the chain the host brought back before the worker serves with it: exactly the
 /// worker's certificate and the policy's attestation CA certificate; the certificate issued
 /// by that CA, valid now, for this policy's hash and computation, with a measurement the
-/// policy accepts — and it is this worker's own (software platform, its own measurement).
+/// policy accepts — and it is this worker's own (its platform kind and measurement).
 /// What a client of this policy checks, checked first by the worker, so that it never serves
 /// with a certificate its clients would refuse, or one from a service the parties did not
 /// name.
 fn check_attested_chain(
     policy: &ValidPolicy,
     chain: &[CertificateDer<'static>],
+    own_platform: PlatformKind,
     own_measurement: Measurement,
 ) -> Result<(), WorkerError> {
     let refused = |what: String| {
@@ -325,11 +376,10 @@ fn check_attested_chain(
             "the chain does not end at the attestation CA certificate the policy names".into(),
         ));
     }
-    if claims.platform != PlatformKind::Software || claims.measurement != own_measurement {
+    if claims.platform != own_platform || claims.measurement != own_measurement {
         return Err(refused(format!(
-            "the certificate names platform {} and measurement {}, not this worker's (software, \
-             {})",
-            claims.platform, claims.measurement, own_measurement
+            "the certificate names platform {} and measurement {}, not this worker's ({}, {})",
+            claims.platform, claims.measurement, own_platform, own_measurement
         )));
     }
     Ok(())
@@ -341,7 +391,7 @@ type Incoming = Result<(HostMessage, Option<OwnedFd>), String>;
 async fn serve(
     control: Arc<ControlSocket>,
     policy: ValidPolicy,
-    platform: SoftwarePlatform,
+    platform: Box<dyn Platform>,
 ) -> Result<(), WorkerError> {
     let mut incoming = read_control(Arc::clone(&control));
     let send = |message: &WorkerMessage| {
@@ -351,7 +401,8 @@ async fn serve(
     };
     let computation = policy.policy().computation.clone();
     let policy_hash = Digest(*policy.hash().as_bytes());
-    let measurement = covenant_attest::Platform::measurement(&platform);
+    let measurement = platform.measurement();
+    let platform_kind = platform.kind();
     send(&WorkerMessage::Hello {
         computation: computation.clone(),
         policy_hash: policy_hash.to_hex(),
@@ -376,7 +427,7 @@ async fn serve(
     };
     let chain = accept_attestation_response(&key, &response)
         .map_err(|e| WorkerError::Attestation(e.to_string()))?;
-    check_attested_chain(&policy, &chain, measurement)?;
+    check_attested_chain(&policy, &chain, platform_kind, measurement)?;
     let chain: Vec<Vec<u8>> = chain.iter().map(|c| c.to_vec()).collect();
     let key_der = key.serialize_der();
     let signer = ReceiptSigner::new(&key_der, chain.clone())

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use covenant_attest::TrustAnchors;
 use covenant_attest::dcap::{
-    DcapError, DcapOptions, DcapTee, MAX_COLLATERAL_LEN, MAX_QUOTE_LEN, TcbStatus, parse_quote,
-    verify_quote, verify_quote_with,
+    DcapError, DcapOptions, DcapTee, MAX_COLLATERAL_LEN, MAX_QUOTE_LEN, TcbStatus,
+    collateral_cache_key, parse_quote, verify_quote, verify_quote_with,
 };
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -621,6 +621,19 @@ fn the_parsing_only_vectors_parse() {
         assert!(expected, "{name}: {with_tdx_collateral:?}");
     }
     let sgx = parse_quote(SGX_QUOTE).unwrap();
+    assert_eq!(
+        collateral_cache_key(SGX_QUOTE).as_deref(),
+        Some("dcap:SGX:00A067110000:0000")
+    );
+    assert_eq!(
+        collateral_cache_key(TDX_QUOTE).as_deref(),
+        Some("dcap:TDX:B0C06F000000:0000")
+    );
+    assert_eq!(
+        collateral_cache_key(OAK_TDX_QUOTE).as_deref(),
+        Some("dcap:TDX:00806F050000:0000")
+    );
+    assert_eq!(collateral_cache_key(&TDX_QUOTE[..600]), None);
     assert_eq!((sgx.tee, sgx.version), (DcapTee::Sgx, 3));
     assert_eq!(sgx.measurement.to_hex(), SGX_MRENCLAVE);
 }

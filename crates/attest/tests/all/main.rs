@@ -7,6 +7,7 @@ mod support;
 mod client_verify;
 mod csr;
 mod dcap;
+mod dcap_synthetic;
 mod evidence;
 mod instance;
 mod sev_snp;

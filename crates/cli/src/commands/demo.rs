@@ -20,7 +20,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use covenant_attestation_service::{AttestationService, ServiceConfig, ServiceDir};
 use covenant_client::{Client, Identity, NoProgress, RunResult};
-use covenant_host::{Host, HostConfig, WorkerState};
+use covenant_host::{Host, HostConfig, PlatformConfig, WorkerState};
 use time::OffsetDateTime;
 
 use super::Exit;
@@ -293,8 +293,10 @@ async fn demo(
     let config = HostConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         policies: vec![dir.join("policy.json")],
-        platform_certificate: ids.join("platform.crt"),
-        platform_key: ids.join("platform.key"),
+        platform: PlatformConfig::Software {
+            certificate: ids.join("platform.crt"),
+            key: ids.join("platform.key"),
+        },
         attestation_service: None,
         worker_program: std::env::current_exe().context("finding this executable")?,
         worker_args: vec!["worker".into()],

@@ -12,8 +12,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
+use covenant_attest::PlatformKind;
 use covenant_host::hardening::Probe;
-use covenant_host::{Host, HostConfig, HostError, WorkerState};
+use covenant_host::{Host, HostConfig, HostError, PlatformConfig, WorkerState};
 use covenant_policy::Strategy;
 
 use super::{EXIT_FAILURE, Exit};
@@ -39,15 +40,83 @@ pub struct ServeArgs {
     /// Address to accept clients on.
     #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
-    /// The software platform's key (PEM), as `covenant identity new` writes it.
-    #[arg(long, value_name = "FILE")]
-    pub platform_key: PathBuf,
-    /// The software platform's certificate (PEM) [default: the key's path with `.crt`].
-    #[arg(long, value_name = "FILE")]
-    pub platform_cert: Option<PathBuf>,
+    #[command(flatten)]
+    pub platform: PlatformArgs,
     /// The attestation service's URL [default: the one each policy names].
     #[arg(long, value_name = "URL")]
     pub attestation_service: Option<String>,
+}
+
+/// What the workers attest with: the software platform (its key and certificate) or hardware
+/// through configfs-tsm.
+#[derive(Debug, Args)]
+pub struct PlatformArgs {
+    /// The platform the workers attest with: `software` (a platform key; trusts the host
+    /// operating system), or `sev-snp` or `tdx` (this machine is a confidential guest; the
+    /// evidence comes from the hardware through Linux's configfs-tsm).
+    #[arg(long, value_name = "PLATFORM", default_value = "software", value_parser = parse_platform)]
+    pub platform: PlatformKind,
+    /// Software: the platform key (PEM), as `covenant identity new` writes it.
+    #[arg(long, value_name = "FILE")]
+    pub platform_key: Option<PathBuf>,
+    /// Software: the platform certificate (PEM) [default: the key's path with `.crt`].
+    #[arg(long, value_name = "FILE")]
+    pub platform_cert: Option<PathBuf>,
+    /// Hardware: the configfs-tsm report directory.
+    #[arg(long, value_name = "DIR", default_value = covenant_attest::tsm::DEFAULT_REPORT_ROOT)]
+    pub tsm_report_root: PathBuf,
+    /// Hardware: an endorsement to send with the evidence (TDX: the DCAP collateral JSON; an
+    /// SEV-SNP VCEK if the host does not supply one); repeat for more.
+    #[arg(long, value_name = "FILE")]
+    pub endorsement: Vec<PathBuf>,
+}
+
+fn parse_platform(name: &str) -> Result<PlatformKind, String> {
+    [
+        PlatformKind::Software,
+        PlatformKind::SevSnp,
+        PlatformKind::Tdx,
+    ]
+    .into_iter()
+    .find(|kind| kind.as_str() == name)
+    .ok_or_else(|| {
+        format!("a worker attests with software, sev-snp or tdx (configfs-tsm), not {name:?}")
+    })
+}
+
+impl PlatformArgs {
+    /// The host's platform configuration, or what is wrong with the arguments.
+    fn config(self) -> anyhow::Result<PlatformConfig> {
+        if self.platform == PlatformKind::Software {
+            if !self.endorsement.is_empty() {
+                return Err(Exit::refused(
+                    "--endorsement: the software platform sends none (it is for --platform sev-snp|tdx)",
+                ));
+            }
+            let Some(key) = self.platform_key else {
+                return Err(Exit::refused(
+                    "--platform-key: the software platform needs its key (from `covenant \
+                     identity new`); or choose hardware with --platform sev-snp|tdx",
+                ));
+            };
+            let certificate = self
+                .platform_cert
+                .unwrap_or_else(|| key.with_extension("crt"));
+            return Ok(PlatformConfig::Software { certificate, key });
+        }
+        if self.platform_key.is_some() || self.platform_cert.is_some() {
+            return Err(Exit::refused(format!(
+                "--platform-key and --platform-cert are for the software platform; a {} worker \
+                 is attested by its hardware",
+                self.platform
+            )));
+        }
+        Ok(PlatformConfig::Tsm {
+            kind: self.platform,
+            report_root: self.tsm_report_root,
+            endorsements: self.endorsement,
+        })
+    }
 }
 
 /// Arguments of the hidden `covenant worker`.
@@ -56,12 +125,8 @@ pub struct WorkerArgs {
     /// The policy JSON.
     #[arg(long, value_name = "FILE")]
     pub policy: PathBuf,
-    /// The software platform's certificate (PEM).
-    #[arg(long, value_name = "FILE")]
-    pub platform_cert: PathBuf,
-    /// The software platform's key (PEM).
-    #[arg(long, value_name = "FILE")]
-    pub platform_key: PathBuf,
+    #[command(flatten)]
+    pub platform: PlatformArgs,
     /// The execution strategy whose seccomp filter to install (jit or interpreter); it must
     /// be the policy's. `covenant serve` passes the policy's own.
     #[arg(long, value_name = "STRATEGY", default_value = "jit", value_parser = parse_strategy)]
@@ -82,17 +147,13 @@ fn parse_strategy(name: &str) -> Result<Strategy, String> {
 
 /// `covenant serve`.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let platform_cert = args
-        .platform_cert
-        .clone()
-        .unwrap_or_else(|| args.platform_key.with_extension("crt"));
+    let platform = args.platform.config()?;
     let worker_program =
         std::env::current_exe().context("finding this executable to start workers with")?;
     let config = HostConfig {
         listen: args.listen,
         policies: args.policies,
-        platform_certificate: platform_cert,
-        platform_key: args.platform_key,
+        platform,
         attestation_service: args.attestation_service,
         worker_program,
         worker_args: vec!["worker".into()],
@@ -164,8 +225,7 @@ async fn serve(config: HostConfig) -> anyhow::Result<ExitCode> {
 pub fn run_worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let options = covenant_host::worker::WorkerOptions {
         policy: args.policy,
-        platform_certificate: args.platform_cert,
-        platform_key: args.platform_key,
+        platform: args.platform.config()?,
         strategy: args.strategy,
         probe: args.hardening_probe,
     };

@@ -5,6 +5,7 @@
 
 mod connect;
 mod flow;
+mod hardware;
 mod instances;
 mod limits;
 mod support;

@@ -201,7 +201,7 @@ fn appraisal_rules_are_absent_from_the_canonical_form_until_used_and_then_change
         },
     );
     assert_ne!(hash(&strict), hash(&lenient));
-    let reparsed = parse(&to_json_pretty(&lenient).expect("serialises").into_bytes())
-        .expect("parses");
+    let reparsed =
+        parse(&to_json_pretty(&lenient).expect("serialises").into_bytes()).expect("parses");
     assert_eq!(reparsed, lenient);
 }

@@ -827,7 +827,9 @@ fn appraisal_rules_apply_to_their_platforms_only() {
     );
     assert_problems(
         |p| with_appraisal(p, "software", Appraisal::default()),
-        &["attestation.appraisal.software: the software platform has no hardware to appraise; leave it out"],
+        &[
+            "attestation.appraisal.software: the software platform has no hardware to appraise; leave it out",
+        ],
     );
     assert_problems(
         |p| {
