@@ -181,12 +181,14 @@ pub const UP_TO_DATE: &str = "up-to-date";
 /// The Intel TCB statuses a relying party may accept besides [`UP_TO_DATE`], by name.
 /// `revoked` is never acceptable. (`covenant-policy` keeps the same list for policies; a test in
 /// `covenant-runtime` checks the two agree.)
-pub const ACCEPTABLE_TCB_STATUSES: [&str; 5] = [
+pub const ACCEPTABLE_TCB_STATUSES: [&str; 7] = [
     "sw-hardening-needed",
     "configuration-needed",
     "configuration-and-sw-hardening-needed",
     "out-of-date",
     "out-of-date-configuration-needed",
+    "td-relaunch-advised",
+    "td-relaunch-advised-configuration-needed",
 ];
 
 impl HardwareRequirements {

@@ -245,7 +245,9 @@ pub struct Appraisal {
     pub allow_migration_agent: bool,
     /// `tdx` and `sgx` only: Intel TCB statuses accepted besides `up-to-date`, by name:
     /// `sw-hardening-needed`, `configuration-needed`, `configuration-and-sw-hardening-needed`,
-    /// `out-of-date`, `out-of-date-configuration-needed`. `revoked` is never accepted.
+    /// `out-of-date`, `out-of-date-configuration-needed`, and for TDX 1.5
+    /// `td-relaunch-advised`, `td-relaunch-advised-configuration-needed`. `revoked` is never
+    /// accepted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accepted_tcb_statuses: Vec<String>,
     /// `sgx` only: the MRSIGNER the enclave must have, 64 lowercase hex digits.
@@ -257,12 +259,14 @@ pub struct Appraisal {
 }
 
 /// The Intel TCB statuses a policy may accept besides `up-to-date` (which is always accepted).
-pub const ACCEPTABLE_TCB_STATUSES: [&str; 5] = [
+pub const ACCEPTABLE_TCB_STATUSES: [&str; 7] = [
     "sw-hardening-needed",
     "configuration-needed",
     "configuration-and-sw-hardening-needed",
     "out-of-date",
     "out-of-date-configuration-needed",
+    "td-relaunch-advised",
+    "td-relaunch-advised-configuration-needed",
 ];
 
 /// The `format` field, which can only be `"covenant-policy"`.

@@ -873,7 +873,7 @@ fn appraisal_tcb_statuses_are_known_never_revoked_and_listed_once() {
         &[
             "attestation.appraisal.sgx.accepted_tcb_statuses[0]: up-to-date is always accepted; leave it out",
             "attestation.appraisal.sgx.accepted_tcb_statuses[1]: a revoked TCB is never accepted: its keys may be in an attacker's hands",
-            "attestation.appraisal.sgx.accepted_tcb_statuses[2]: unknown TCB status \"OutOfDate\"; known: sw-hardening-needed, configuration-needed, configuration-and-sw-hardening-needed, out-of-date, out-of-date-configuration-needed",
+            "attestation.appraisal.sgx.accepted_tcb_statuses[2]: unknown TCB status \"OutOfDate\"; known: sw-hardening-needed, configuration-needed, configuration-and-sw-hardening-needed, out-of-date, out-of-date-configuration-needed, td-relaunch-advised, td-relaunch-advised-configuration-needed",
             "attestation.appraisal.sgx.accepted_tcb_statuses[4]: \"configuration-needed\" is listed twice",
             &format!(
                 "attestation.appraisal.sgx.sgx_mrsigner: {:?} is not an MRSIGNER: expected 64 lowercase hex digits",

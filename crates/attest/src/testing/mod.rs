@@ -17,8 +17,13 @@
 //! - AWS Nitro ([`TestHardware::nitro_document`]): a COSE_Sign1 attestation document as the
 //!   Nitro Security Module makes it, signed by a P-384 leaf valid for three hours from its
 //!   timestamp, under an intermediate and a root made (with rcgen) for each [`TestHardware`].
-//! - Intel (DCAP): no synthetic quotes yet; [`TestHardware::anchors`] holds the pinned Intel SGX
-//!   root.
+//! - Intel DCAP ([`TestHardware::tdx_quote`], [`TestHardware::sgx_quote`]): a TDX quote
+//!   (version 4) or an SGX quote (version 3), signed by a test attestation key that a test QE
+//!   report certifies, signed in turn by a test PCK whose certificate (with Intel's SGX
+//!   extensions) chains through a test PCK CA to a test root ([`TEST_INTEL_ROOT_DER`]); and
+//!   the collateral JSON for its TEE, signed under the same root and valid from 2025 to 2049.
+//!   Keys, certificates, QE reports and collateral are fixed files made once by a script
+//!   (`crates/attest/tests/keys/dcap/generate.py`); only the quote is made for each call.
 //!
 //! This module exists only in this crate's unit tests and with the `insecure-test-roots`
 //! feature, which only the workspace's `[dev-dependencies]` turn on; it can never be in a
@@ -35,22 +40,32 @@ use rcgen::{
     PKCS_ECDSA_P384_SHA384,
 };
 use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair};
+use ring::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair,
+};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
-use crate::anchors::{AmdAnchor, INTEL_SGX_ROOT_CA_DER, TrustAnchors};
+use crate::anchors::{AmdAnchor, TrustAnchors};
 use crate::sev_snp::{self, AmdProduct};
 
+mod dcap;
+
+pub use dcap::{
+    TEST_DCAP_VALID_FROM, TEST_DCAP_VALID_UNTIL, TEST_INTEL_ROOT_DER, TEST_PCK_CHAIN_PEM,
+    TEST_SGX_ATTRIBUTES, TEST_SGX_COLLATERAL, TEST_SGX_ISV_PROD_ID, TEST_SGX_ISV_SVN,
+    TEST_SGX_MRSIGNER, TEST_TD_ATTRIBUTES, TEST_TDX_COLLATERAL,
+};
+
 /// The test AMD Root Key certificate (`ARK-Milan-TEST`), PEM. Not AMD's.
-pub const TEST_ARK_PEM: &[u8] = include_bytes!("../tests/keys/sev-snp/ark.pem");
+pub const TEST_ARK_PEM: &[u8] = include_bytes!("../../tests/keys/sev-snp/ark.pem");
 /// The test AMD SEV Key certificate (`SEV-Milan-TEST`), PEM. Not AMD's.
-pub const TEST_ASK_PEM: &[u8] = include_bytes!("../tests/keys/sev-snp/ask.pem");
+pub const TEST_ASK_PEM: &[u8] = include_bytes!("../../tests/keys/sev-snp/ask.pem");
 /// The test VCEK certificate, DER: what [`TestHardware::sev_snp_report`] returns beside each
 /// report.
-pub const TEST_VCEK_DER: &[u8] = include_bytes!("../tests/keys/sev-snp/vcek.der");
+pub const TEST_VCEK_DER: &[u8] = include_bytes!("../../tests/keys/sev-snp/vcek.der");
 /// The test VCEK's private key, PKCS#8 DER. Public on purpose: it is a test key.
-const TEST_VCEK_KEY_PKCS8: &[u8] = include_bytes!("../tests/keys/sev-snp/vcek-key.pk8");
+const TEST_VCEK_KEY_PKCS8: &[u8] = include_bytes!("../../tests/keys/sev-snp/vcek-key.pk8");
 
 /// The test chip's `CHIP_ID`: the bytes `c0 c1 … ff`, as the test VCEK's hwID says.
 pub const TEST_CHIP_ID: [u8; 64] = {
@@ -96,10 +111,13 @@ fn fixture<T, E: Display>(result: Result<T, E>, what: &str) -> T {
     result.unwrap_or_else(|e| panic!("test fixture: {what}: {e}"))
 }
 
-/// Test hardware: a test AMD chip (fixed, see the module documentation) and a test Nitro
-/// PKI (new for each value). Evidence it makes verifies only against [`TestHardware::anchors`].
+/// Test hardware: a test AMD chip and a test Intel platform (fixed, see the module
+/// documentation) and a test Nitro PKI (new for each value). Evidence it makes verifies only
+/// against [`TestHardware::anchors`].
 pub struct TestHardware {
     vcek_key: EcdsaKeyPair,
+    /// The DCAP attestation key, which signs TDX and SGX quotes.
+    dcap_key: EcdsaKeyPair,
     nitro: NitroTestCa,
     rng: SystemRandom,
 }
@@ -117,7 +135,8 @@ impl Default for TestHardware {
 }
 
 impl TestHardware {
-    /// Loads the test VCEK key and makes a test Nitro root and intermediate.
+    /// Loads the test VCEK key and DCAP attestation key and makes a test Nitro root and
+    /// intermediate.
     ///
     /// # Panics
     /// If a fixture cannot be loaded or made (a defect of the test build).
@@ -127,17 +146,26 @@ impl TestHardware {
             EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, TEST_VCEK_KEY_PKCS8, &rng),
             "test VCEK key",
         );
+        let dcap_key = fixture(
+            EcdsaKeyPair::from_pkcs8(
+                &ECDSA_P256_SHA256_FIXED_SIGNING,
+                dcap::ATTESTATION_KEY_PKCS8,
+                &rng,
+            ),
+            "test DCAP attestation key",
+        );
         Self {
             vcek_key,
+            dcap_key,
             nitro: NitroTestCa::generate(),
             rng,
         }
     }
 
     /// The roots this test hardware's evidence chains to: the test AMD Milan ARK and ASK (no
-    /// ASVK: there is no test VLEK), the pinned Intel SGX root (no test DCAP quotes yet) and
-    /// this value's test Nitro root. **Not** [`TrustAnchors::pinned`]: the production
-    /// verifiers (`verify_report`, `verify_document`) refuse everything made here.
+    /// ASVK: there is no test VLEK), the test Intel root ([`TEST_INTEL_ROOT_DER`]) and this
+    /// value's test Nitro root. **Not** [`TrustAnchors::pinned`]: the production verifiers
+    /// (`verify_report`, `verify_document`, `verify_quote`) refuse everything made here.
     pub fn anchors(&self) -> TrustAnchors {
         TrustAnchors::insecure_for_tests(
             vec![AmdAnchor {
@@ -146,7 +174,7 @@ impl TestHardware {
                 ask_pem: Cow::Borrowed(TEST_ASK_PEM),
                 asvk_pem: None,
             }],
-            INTEL_SGX_ROOT_CA_DER.to_vec(),
+            TEST_INTEL_ROOT_DER.to_vec(),
             self.nitro.root_pem.clone().into_bytes(),
         )
     }
@@ -453,7 +481,11 @@ mod tests {
         let anchors = TestHardware::new().anchors();
         assert!(!anchors.is_pinned());
         assert_ne!(anchors, TrustAnchors::pinned());
-        assert_eq!(anchors.intel_sgx_root_der(), INTEL_SGX_ROOT_CA_DER);
+        assert_eq!(anchors.intel_sgx_root_der(), TEST_INTEL_ROOT_DER);
+        assert_ne!(
+            anchors.intel_sgx_root_der(),
+            crate::anchors::INTEL_SGX_ROOT_CA_DER
+        );
     }
 
     #[test]
