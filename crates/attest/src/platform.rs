@@ -243,7 +243,7 @@ pub const MAX_HARDWARE_EVIDENCE_LEN: usize = 64 * 1024;
 pub const MAX_ENDORSEMENTS: usize = 4;
 /// The largest endorsement a verifier decodes, in bytes (after base64). DCAP collateral (TCB
 /// info, QE identity, CRLs and their chains) is about 20 KiB; a certificate a few KiB.
-pub const MAX_ENDORSEMENT_LEN: usize = 256 * 1024;
+pub const MAX_ENDORSEMENT_LEN: usize = 64 * 1024;
 
 /// Evidence from a hardware platform (SEV-SNP, TDX, SGX, Nitro) as it travels from the runtime
 /// through the (untrusted) host to the service.

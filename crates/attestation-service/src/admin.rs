@@ -83,7 +83,7 @@ pub async fn enroll_platform(
         if kind != PlatformKind::Software {
             return Err(ServiceError::InvalidInput(format!(
                 "a {kind} platform has no platform key to enrol: its root is pinned; enrol it \
-                 as a hardware platform (`enroll --kind {kind} NAME` without a certificate)"
+                 as a hardware platform (`enroll-platform --kind {kind} NAME`, without a certificate)"
             )));
         }
         let der =

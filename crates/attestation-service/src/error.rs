@@ -55,7 +55,7 @@ pub enum ServiceError {
     /// No unrevoked hardware platform of the evidence's kind is enrolled.
     #[error(
         "no {kind} platform is enrolled at this attestation service; its administrator enrols \
-         one with `covenant attestation-service enroll --kind {kind} NAME`"
+         one with `covenant attestation-service enroll-platform --kind {kind} NAME`"
     )]
     HardwarePlatformNotEnrolled {
         /// The evidence's platform kind.

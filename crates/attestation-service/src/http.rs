@@ -38,10 +38,13 @@ use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use crate::service::AuditNote;
 use crate::{AttestationService, ServiceError};
 
-/// The largest `POST /v1/attestations` body accepted, in bytes. A request is evidence (about
-/// 1.5 KiB) and a CSR (under 1 KiB); 16 KiB leaves room without letting a caller make the
-/// service buffer large bodies.
-pub const MAX_ATTESTATION_BODY_BYTES: usize = 16 * 1024;
+/// The largest `POST /v1/attestations` body accepted, in bytes. A request is evidence and a CSR
+/// (under 1 KiB). Software evidence is about 1.5 KiB; hardware evidence is its report, quote
+/// or document (at most `MAX_HARDWARE_EVIDENCE_LEN`, 64 KiB) and up to `MAX_ENDORSEMENTS` (4)
+/// endorsements of at most `MAX_ENDORSEMENT_LEN` (64 KiB) each, in base64: at most about
+/// 430 KiB, though a real TDX quote with its collateral is about 35 KiB. The bound stops a
+/// caller from making the service buffer more.
+pub const MAX_ATTESTATION_BODY_BYTES: usize = 512 * 1024;
 
 /// The largest body accepted by endpoints that take none (`POST /v1/nonces`), in bytes.
 pub const MAX_EMPTY_BODY_BYTES: usize = 1024;

@@ -27,9 +27,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The largest control message either side accepts. The largest real one is an attestation
-/// request or response (evidence, a CSR, a two-certificate chain: a few KiB); the bound stops
-/// a hostile peer from making the other side allocate without limit.
-pub const MAX_CONTROL_MESSAGE_BYTES: usize = 64 << 10;
+/// request: evidence and a CSR, as large as the attestation service accepts
+/// (`covenant_attestation_service::http::MAX_ATTESTATION_BODY_BYTES`; a TDX quote with its
+/// collateral is about 35 KiB); the bound stops a hostile peer from making the other side
+/// allocate without limit.
+pub const MAX_CONTROL_MESSAGE_BYTES: usize = 512 << 10;
 
 /// What the worker tells the host.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -284,6 +284,21 @@ mod tests {
     }
 
     #[test]
+    fn the_collateral_cache_key_names_each_tee_and_the_test_platform() {
+        let hw = TestHardware::new();
+        let (tdx, _) = hw.tdx_quote(&[1; 64], &[2; 48], false);
+        let (sgx, _) = hw.sgx_quote(&[1; 64], &[2; 32], false);
+        assert_eq!(
+            crate::dcap::collateral_cache_key(&tdx).as_deref(),
+            Some("dcap:TDX:C0FFEE000000:0000")
+        );
+        assert_eq!(
+            crate::dcap::collateral_cache_key(&sgx).as_deref(),
+            Some("dcap:SGX:C0FFEE000000:0000")
+        );
+    }
+
+    #[test]
     fn the_debug_flag_sets_each_tees_debug_bit() {
         let hw = TestHardware::new();
         for debug in [false, true] {

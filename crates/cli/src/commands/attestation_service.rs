@@ -277,7 +277,7 @@ async fn enroll(args: EnrollArgs) -> anyhow::Result<ExitCode> {
     if args.kind == PlatformKind::Software {
         let Some(certificate) = &args.certificate else {
             return Err(Exit::refused(
-                "a software platform is enrolled with its certificate: `enroll NAME \
+                "a software platform is enrolled with its certificate: `enroll-platform NAME \
                  platform.crt` (made by `covenant identity new`)",
             ));
         };
@@ -322,7 +322,7 @@ async fn enroll(args: EnrollArgs) -> anyhow::Result<ExitCode> {
     db.close().await;
     let record = result.map_err(cli_error)?;
     println!(
-        "enrolled {} hardware platform {:?}; allow its measurements with `allow {} MEASUREMENT`",
+        "enrolled {} hardware platform {:?}; allow its measurements with `allow-measurement {} MEASUREMENT`",
         record.kind, record.name, record.name
     );
     Ok(ExitCode::SUCCESS)
