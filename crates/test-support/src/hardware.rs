@@ -1,7 +1,7 @@
-//! A hardware [`Platform`] for tests: SEV-SNP reports and Nitro documents in their exact
-//! formats, carrying the report data of each request, signed under the test roots of
-//! [`TestHardware`] (so only a service or verifier given [`TestHardware::anchors`] accepts
-//! them; the production verifiers run unchanged).
+//! A hardware [`Platform`] for tests: SEV-SNP reports, Nitro documents, TDX quotes and SGX
+//! quotes in their exact formats, carrying the report data of each request, signed under the
+//! test roots of [`TestHardware`] (so only a service or verifier given
+//! [`TestHardware::anchors`] accepts them; the production verifiers run unchanged).
 
 use std::sync::Arc;
 
@@ -20,33 +20,62 @@ pub const SEV_SNP_POLICY_DEBUG: u64 = 1 << 19;
 /// A plausible SEV-SNP guest policy: SMT allowed (bit 16), reserved bit 17 set, ABI 0.0.
 pub const SEV_SNP_POLICY: u64 = (1 << 16) | (1 << 17);
 
-/// The 48-byte measurement test hardware platforms report.
+/// Every hardware platform kind [`TestPlatform`] makes evidence for.
+pub const TEST_HARDWARE_KINDS: [PlatformKind; 4] = [
+    PlatformKind::SevSnp,
+    PlatformKind::Nitro,
+    PlatformKind::Tdx,
+    PlatformKind::Sgx,
+];
+
+/// The 48-byte measurement test hardware platforms report: the SEV-SNP launch measurement,
+/// Nitro PCR0 (but in debug mode) and TDX MRTD.
 pub const HARDWARE_MEASUREMENT_BYTES: [u8; 48] = [0x5a; 48];
 
 /// [`HARDWARE_MEASUREMENT_BYTES`] as a measurement.
 pub const HARDWARE_MEASUREMENT: Measurement = Measurement::sha384(HARDWARE_MEASUREMENT_BYTES);
+
+/// The 32-byte measurement (MRENCLAVE) a test SGX enclave reports.
+pub const SGX_MEASUREMENT_BYTES: [u8; 32] = [0x5a; 32];
+
+/// [`SGX_MEASUREMENT_BYTES`] as a measurement.
+pub const SGX_MEASUREMENT: Measurement = Measurement::sha256(SGX_MEASUREMENT_BYTES);
+
+/// The measurement a (not debug) [`TestPlatform`] of `kind` reports: [`SGX_MEASUREMENT`] for
+/// SGX, [`HARDWARE_MEASUREMENT`] for the others.
+pub const fn hardware_measurement(kind: PlatformKind) -> Measurement {
+    match kind {
+        PlatformKind::Sgx => SGX_MEASUREMENT,
+        _ => HARDWARE_MEASUREMENT,
+    }
+}
 
 /// A runtime on test hardware.
 #[derive(Clone)]
 pub struct TestPlatform {
     /// The test hardware (and so the roots) the evidence is signed under.
     pub hardware: Arc<TestHardware>,
-    /// `SevSnp` or `Nitro`.
+    /// One of [`TEST_HARDWARE_KINDS`].
     pub kind: PlatformKind,
     /// Whether the hardware lets the host debug the runtime.
     pub debug: bool,
-    /// Whether the evidence carries its endorsement (SEV-SNP: the VCEK).
+    /// Whether the evidence carries its endorsement (SEV-SNP: the VCEK; TDX and SGX: the
+    /// collateral JSON; Nitro has none).
     pub with_endorsement: bool,
     /// Replaces the report data the hardware signs (to forge a binding).
     pub signed_report_data: Option<[u8; 64]>,
 }
 
 impl TestPlatform {
-    /// An SEV-SNP or Nitro runtime on `hardware`, not debuggable, sending its endorsement.
+    /// A runtime of `kind` (one of [`TEST_HARDWARE_KINDS`]) on `hardware`, not debuggable,
+    /// sending its endorsement.
+    ///
+    /// # Panics
+    /// If `kind` is not a kind test hardware makes evidence for.
     pub fn new(hardware: Arc<TestHardware>, kind: PlatformKind) -> Self {
         assert!(
-            matches!(kind, PlatformKind::SevSnp | PlatformKind::Nitro),
-            "test hardware makes SEV-SNP and Nitro evidence only"
+            TEST_HARDWARE_KINDS.contains(&kind),
+            "test hardware makes SEV-SNP, Nitro, TDX and SGX evidence only, not {kind}"
         );
         Self {
             hardware,
@@ -65,9 +94,10 @@ impl Platform for TestPlatform {
 
     fn measurement(&self) -> Measurement {
         if self.kind == PlatformKind::Nitro && self.debug {
+            // A debug-mode Nitro document has all-zero PCRs.
             Measurement::sha384([0; 48])
         } else {
-            HARDWARE_MEASUREMENT
+            hardware_measurement(self.kind)
         }
     }
 
@@ -81,18 +111,25 @@ impl Platform for TestPlatform {
             )
         });
         let engine = &base64::engine::general_purpose::STANDARD;
-        let (raw, endorsements) = match self.kind {
+        let (raw, endorsement) = match self.kind {
             PlatformKind::SevSnp => {
                 let policy = SEV_SNP_POLICY | if self.debug { SEV_SNP_POLICY_DEBUG } else { 0 };
                 let (report, vcek) =
                     self.hardware
                         .sev_snp_report(&data, &HARDWARE_MEASUREMENT_BYTES, policy);
-                let endorsements = if self.with_endorsement {
-                    vec![engine.encode(vcek)]
-                } else {
-                    Vec::new()
-                };
-                (report, endorsements)
+                (report, Some(vcek))
+            }
+            PlatformKind::Tdx => {
+                let (quote, collateral) =
+                    self.hardware
+                        .tdx_quote(&data, &HARDWARE_MEASUREMENT_BYTES, self.debug);
+                (quote, Some(collateral))
+            }
+            PlatformKind::Sgx => {
+                let (quote, collateral) =
+                    self.hardware
+                        .sgx_quote(&data, &SGX_MEASUREMENT_BYTES, self.debug);
+                (quote, Some(collateral))
             }
             _ => (
                 self.hardware.nitro_document(
@@ -101,9 +138,14 @@ impl Platform for TestPlatform {
                     self.debug,
                     OffsetDateTime::now_utc(),
                 ),
-                Vec::new(),
+                None,
             ),
         };
+        let endorsements = endorsement
+            .filter(|_| self.with_endorsement)
+            .map(|bytes| engine.encode(bytes))
+            .into_iter()
+            .collect();
         Ok(PlatformEvidence::Hardware(HardwareEvidence {
             format: HARDWARE_EVIDENCE_FORMAT.into(),
             platform: self.kind,
