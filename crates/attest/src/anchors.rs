@@ -7,7 +7,7 @@
 //!
 //! Tests need evidence that carries *our* report data, which genuine evidence cannot, so they
 //! make synthetic evidence in each platform's exact format under roots of their own, and run
-//! the production verifiers unchanged with those roots: [`TrustAnchors::insecure_for_tests`].
+//! the production verifiers unchanged with those roots: `TrustAnchors::insecure_for_tests`.
 //! That constructor exists only in this crate's unit tests and when the `insecure-test-roots`
 //! feature is on, which only the workspace's `[dev-dependencies]` turn on; `.ci/run` checks that
 //! no normal (release) build of the `covenant` binary has it.

@@ -6,9 +6,10 @@
 //! extensions inside the TLS handshake itself. This crate holds every piece of that protocol
 //! that is not I/O:
 //!
-//! - [`platform`]: the [`Platform`] trait a runtime uses to produce [`Evidence`] binding its
+//! - [`platform`]: the [`Platform`] trait a runtime uses to produce evidence
+//!   ([`PlatformEvidence`]: software [`Evidence`] or [`HardwareEvidence`]) binding its
 //!   platform kind, measurement, policy hash, computation id, TLS key and the service's nonce;
-//!   and the [`EvidenceVerifier`] trait the service uses per platform kind.
+//!   and the [`EvidenceVerifier`] trait the service uses for software evidence.
 //! - [`software`]: the software platform, the only one a machine without a TEE can run. Its
 //!   measurement is the SHA-256 of the running executable and its evidence is signed by a
 //!   platform key the service has enrolled. **It trusts the host operating system**, says so in
@@ -16,15 +17,20 @@
 //!   development, tests and hosts without a TEE.
 //! - [`sev_snp`]: the AMD SEV-SNP verifier: an attestation report and its VCEK/VLEK, chained
 //!   to the pinned AMD roots at a given time, with its TCB, chip id and guest policy checked
-//!   ([`sev_snp::verify_report`]). Not yet behind [`EvidenceVerifier`]: the service does not
-//!   take SEV-SNP evidence yet.
+//!   ([`sev_snp::verify_report`]).
 //! - [`nitro`]: the AWS Nitro Enclaves verifier: a COSE_Sign1 attestation document, its
 //!   `cabundle` chained to the pinned AWS Nitro root at a given time, PCR0 as the measurement,
-//!   debug mode refused unless allowed ([`nitro::verify_document`]). Not yet behind
-//!   [`EvidenceVerifier`] either.
+//!   debug mode refused unless allowed ([`nitro::verify_document`]).
 //! - [`dcap`]: the Intel DCAP verifier: a TDX (v4, v5) or SGX (v3) quote with its collateral,
 //!   chained to the pinned Intel SGX Root CA at a given time, its TCB status accepted by name,
 //!   debug refused unless allowed ([`dcap::verify_quote`]).
+//! - [`hardware`]: hardware evidence end to end ([`hardware::verify_hardware`]: the platform's
+//!   verifier, the report data binding, the enrolled platform's rules), the hardware claims an
+//!   attested certificate carries and a client's rules for them
+//!   ([`hardware::HardwareRequirements`]).
+//! - [`anchors`]: the roots hardware evidence must chain to ([`TrustAnchors`]): the vendors'
+//!   roots compiled in; other roots only in test builds.
+//! - [`tsm`]: the runtime side on SEV-SNP and TDX guests: evidence from Linux's configfs-tsm.
 //! - [`binding`]: the 64-byte report data ([`binding::report_data`]) that binds hardware
 //!   evidence to a nonce, TLS key, policy and computation.
 //! - [`csr`]: the certificate signing request a runtime sends and the service's checks of it.
@@ -43,9 +49,8 @@
 //! `covenant-attestation-service`), or know the policy format (that is `covenant-policy`; a
 //! policy is turned into an [`ExpectedRuntime`] by its caller).
 //!
-//! Hardware platforms (SGX, TrustZone, seL4/hypervisor, Nitro, SEV-SNP, TDX) are named in
-//! [`PlatformKind`] and plug in behind the same two traits; none is implemented yet, and the
-//! service refuses their evidence with [`EvidenceError::UnsupportedPlatform`].
+//! TrustZone and seL4 are named in [`PlatformKind`] but have no verifier: their evidence is
+//! refused with [`EvidenceError::UnsupportedPlatform`].
 //!
 //! [`ServerCertVerifier`]: rustls::client::danger::ServerCertVerifier
 #![forbid(unsafe_code)]

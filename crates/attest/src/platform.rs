@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{AttestError, Digest, EvidenceError, Measurement, Nonce, check_computation_id};
 
-/// Format tag of the [`Evidence`] envelope this version writes and reads.
+/// Format tag of the software [`Evidence`] envelope this version writes and reads.
 pub const EVIDENCE_FORMAT: &str = "covenant-evidence/1";
 /// Format tag of the signed [`EvidenceClaims`] this version writes and reads.
 pub const CLAIMS_FORMAT: &str = "covenant-evidence-claims/1";
@@ -25,8 +25,9 @@ pub const MAX_CLAIMS_LEN: usize = 4096;
 /// signature is at most 72 bytes; hardware quotes are larger and get their own field later.
 pub const MAX_SIGNATURE_LEN: usize = 512;
 
-/// The kind of isolation a runtime runs in. Only [`PlatformKind::Software`] is implemented; the
-/// others are reserved so that policies, certificates and the database can name them already.
+/// The kind of isolation a runtime runs in: the software platform, the four hardware platforms
+/// with verifiers, and two reserved so that policies, certificates and the database can name
+/// them already.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
@@ -34,18 +35,18 @@ pub enum PlatformKind {
     /// No hardware isolation: a process on a host whose operating system is trusted. For
     /// development, tests and hosts without a TEE.
     Software,
-    /// Intel SGX enclaves (reserved).
+    /// Intel SGX enclaves (DCAP quotes, [`crate::dcap`]).
     Sgx,
-    /// Arm TrustZone with OP-TEE (reserved).
+    /// Arm TrustZone with OP-TEE (reserved: no verifier).
     #[serde(rename = "trustzone")]
     TrustZone,
-    /// A virtual machine isolated by the seL4 hypervisor (reserved).
+    /// A virtual machine isolated by the seL4 hypervisor (reserved: no verifier).
     Sel4,
-    /// AWS Nitro Enclaves (reserved).
+    /// AWS Nitro Enclaves ([`crate::nitro`]).
     Nitro,
-    /// AMD SEV-SNP confidential VMs (reserved).
+    /// AMD SEV-SNP confidential VMs ([`crate::sev_snp`]).
     SevSnp,
-    /// Intel TDX trust domains (reserved).
+    /// Intel TDX trust domains (DCAP quotes, [`crate::dcap`]).
     Tdx,
 }
 
@@ -513,10 +514,12 @@ pub trait EvidenceVerifier: Send + Sync {
     ) -> Result<VerifiedEvidence, EvidenceError>;
 }
 
-/// The verifier for a platform kind.
+/// The verifier of software evidence ([`Evidence`]) for a platform kind. Hardware evidence
+/// travels as [`HardwareEvidence`] and is verified by [`crate::hardware::verify_hardware`].
 ///
 /// # Errors
-/// [`EvidenceError::UnsupportedPlatform`] for every kind but [`PlatformKind::Software`].
+/// [`EvidenceError::UnsupportedPlatform`] for every kind but [`PlatformKind::Software`]
+/// (software evidence claiming a hardware kind is refused).
 pub fn verifier_for(kind: PlatformKind) -> Result<&'static dyn EvidenceVerifier, EvidenceError> {
     match kind {
         PlatformKind::Software => Ok(&crate::software::SoftwareVerifier),

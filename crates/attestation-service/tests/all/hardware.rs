@@ -1,13 +1,14 @@
-//! Hardware attestation through the service, end to end: nonce → SEV-SNP or Nitro evidence in
-//! its exact format (signed under test roots that only this service is given) → certificate
-//! with the hardware claims → a client's check of it against a policy. And every refusal on the
-//! way: each names its check, is audited, and issues nothing.
+//! Hardware attestation through the service, end to end, for every platform the test hardware
+//! makes evidence for (SEV-SNP, Nitro, TDX, SGX): nonce → evidence in its exact format (signed
+//! under test roots that only this service is given) → certificate with the hardware claims →
+//! a client's check of it against a policy. And every refusal on the way: each names its
+//! check, is audited, and issues nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use covenant_attest::hardware::HardwareRequirements;
-use covenant_attest::testing::TestHardware;
+use covenant_attest::testing::{TEST_SGX_MRSIGNER, TestHardware};
 use covenant_attest::verify::AttestedCertificateError;
 use covenant_attest::wire::{AttestationRequest, accept_attestation_response, prepare_attestation};
 use covenant_attest::{
@@ -15,14 +16,12 @@ use covenant_attest::{
     verify_attested_certificate,
 };
 use covenant_attestation_service::{ClientError, admin};
-use covenant_test_support::hardware::{HARDWARE_MEASUREMENT, TestPlatform};
+use covenant_test_support::hardware::{TEST_HARDWARE_KINDS, TestPlatform, hardware_measurement};
 
 use crate::support::{Harness, POLICY, backends};
 
-const HARDWARE_KINDS: [PlatformKind; 2] = [PlatformKind::SevSnp, PlatformKind::Nitro];
-
 /// A service with test roots and one hardware platform of `kind` enrolled under `requirements`
-/// with [`HARDWARE_MEASUREMENT`] allowed.
+/// with the test hardware's measurement for `kind` allowed ([`hardware_measurement`]).
 async fn harness(
     backend: &'static str,
     hardware: &TestHardware,
@@ -34,7 +33,7 @@ async fn harness(
     admin::enroll_hardware_platform(h.db(), &name, kind, requirements)
         .await
         .unwrap();
-    admin::allow_measurement(h.db(), &name, &HARDWARE_MEASUREMENT.to_hex())
+    admin::allow_measurement(h.db(), &name, &hardware_measurement(kind).to_hex())
         .await
         .unwrap();
     h
@@ -51,7 +50,10 @@ fn attestation_request(
 fn expected(h: &Harness, kind: PlatformKind, computation: &str) -> ExpectedRuntime {
     ExpectedRuntime {
         ca_certificate_der: h.service.ca().certificate_der().to_vec(),
-        accepted_measurements: BTreeMap::from([(kind, BTreeSet::from([HARDWARE_MEASUREMENT]))]),
+        accepted_measurements: BTreeMap::from([(
+            kind,
+            BTreeSet::from([hardware_measurement(kind)]),
+        )]),
         hardware_requirements: BTreeMap::new(),
         policy_hash: POLICY,
         computation_id: computation.into(),
@@ -74,7 +76,7 @@ fn now() -> i64 {
 async fn hardware_evidence_is_attested_and_the_certificate_carries_its_claims() {
     let hardware = Arc::new(TestHardware::new());
     for backend in backends() {
-        for kind in HARDWARE_KINDS {
+        for kind in TEST_HARDWARE_KINDS {
             let h = harness(backend, &hardware, kind, &HardwareRequirements::default()).await;
             let platform = TestPlatform::new(Arc::clone(&hardware), kind);
             let (key, request) = attestation_request(&platform, h.nonce().await, "c-1");
@@ -83,16 +85,29 @@ async fn hardware_evidence_is_attested_and_the_certificate_carries_its_claims() 
             let claims =
                 verify_attested_certificate(&expected(&h, kind, "c-1"), &chain[0], now()).unwrap();
             assert_eq!(claims.platform, kind, "{backend}");
-            assert_eq!(claims.measurement, HARDWARE_MEASUREMENT);
+            assert_eq!(claims.measurement, hardware_measurement(kind));
             let hardware_claims = claims.hardware.expect("hardware claims");
             assert!(!hardware_claims.debug);
-            if kind == PlatformKind::SevSnp {
+            match kind {
                 // The test chip's reported TCB (see covenant_attest::testing).
-                assert!(
+                PlatformKind::SevSnp => assert!(
                     hardware_claims.tcb.starts_with("bl="),
                     "{hardware_claims:?}"
-                );
+                ),
+                // The test collateral's only TCB level.
+                PlatformKind::Tdx | PlatformKind::Sgx => assert_eq!(
+                    hardware_claims.tcb_status.as_deref(),
+                    Some("up-to-date"),
+                    "{kind}"
+                ),
+                _ => {}
             }
+            // The enclave's signer, for an SGX policy to require.
+            assert_eq!(
+                hardware_claims.sgx_mrsigner,
+                (kind == PlatformKind::Sgx).then(|| hex::encode(TEST_SGX_MRSIGNER)),
+                "{kind}"
+            );
             let audit = h.last_audit().await;
             assert_eq!(
                 (audit.action.as_str(), audit.outcome.as_str()),
@@ -116,13 +131,13 @@ async fn hardware_evidence_is_attested_and_the_certificate_carries_its_claims() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pinned_roots_refuse_evidence_signed_under_test_roots() {
     let hardware = Arc::new(TestHardware::new());
-    for kind in HARDWARE_KINDS {
+    for kind in TEST_HARDWARE_KINDS {
         // A production service: pinned roots.
         let h = Harness::start_with_anchors("sqlite", TrustAnchors::pinned()).await;
         admin::enroll_hardware_platform(h.db(), "hw", kind, &HardwareRequirements::default())
             .await
             .unwrap();
-        admin::allow_measurement(h.db(), "hw", &HARDWARE_MEASUREMENT.to_hex())
+        admin::allow_measurement(h.db(), "hw", &hardware_measurement(kind).to_hex())
             .await
             .unwrap();
         let platform = TestPlatform::new(Arc::clone(&hardware), kind);
@@ -143,7 +158,7 @@ async fn the_pinned_roots_refuse_evidence_signed_under_test_roots() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_binding_is_refused_whichever_value_the_host_changes() {
     let hardware = Arc::new(TestHardware::new());
-    for kind in HARDWARE_KINDS {
+    for kind in TEST_HARDWARE_KINDS {
         let h = harness("sqlite", &hardware, kind, &HardwareRequirements::default()).await;
         let platform = TestPlatform::new(Arc::clone(&hardware), kind);
         // The host changes each of the values the hardware bound, in the clear envelope.
@@ -179,7 +194,7 @@ async fn a_forged_binding_is_refused_whichever_value_the_host_changes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn debug_hardware_is_refused_unless_both_the_service_and_the_client_allow_it() {
     let hardware = Arc::new(TestHardware::new());
-    for kind in HARDWARE_KINDS {
+    for kind in TEST_HARDWARE_KINDS {
         let mut debug = TestPlatform::new(Arc::clone(&hardware), kind);
         debug.debug = true;
         // The service's rules refuse it.
@@ -228,30 +243,32 @@ async fn debug_hardware_is_refused_unless_both_the_service_and_the_client_allow_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endorsement_is_cached_and_evidence_without_one_uses_the_cache() {
     let hardware = Arc::new(TestHardware::new());
-    let h = harness(
-        "sqlite",
-        &hardware,
-        PlatformKind::SevSnp,
-        &HardwareRequirements::default(),
-    )
-    .await;
-    let mut bare = TestPlatform::new(Arc::clone(&hardware), PlatformKind::SevSnp);
-    bare.with_endorsement = false;
-    // Nothing cached yet: the refusal says what is missing.
-    let (_, request) = attestation_request(&bare, h.nonce().await, "c-1");
-    assert_eq!(
-        refusal(h.client.attest(&request).await),
-        "endorsement-missing"
-    );
-    // Evidence with its VCEK verifies, and the VCEK is cached...
-    let full = TestPlatform::new(Arc::clone(&hardware), PlatformKind::SevSnp);
-    let (_, request) = attestation_request(&full, h.nonce().await, "c-1");
-    h.client.attest(&request).await.unwrap();
-    // ...so evidence from the same chip and TCB without it verifies too.
-    let (_, request) = attestation_request(&bare, h.nonce().await, "c-2");
-    h.client.attest(&request).await.unwrap();
-    assert_eq!(h.counts().await.certificates, 2);
-    h.stop().await;
+    // The platforms with an endorsement: SEV-SNP's VCEK (cached per chip and TCB), TDX's and
+    // SGX's collateral (cached per TEE, FMSPC and PCE id).
+    for kind in [PlatformKind::SevSnp, PlatformKind::Tdx, PlatformKind::Sgx] {
+        let h = harness("sqlite", &hardware, kind, &HardwareRequirements::default()).await;
+        let mut bare = TestPlatform::new(Arc::clone(&hardware), kind);
+        bare.with_endorsement = false;
+        // Nothing cached yet: the refusal says what is missing.
+        let (_, request) = attestation_request(&bare, h.nonce().await, "c-1");
+        assert_eq!(
+            refusal(h.client.attest(&request).await),
+            "endorsement-missing",
+            "{kind}"
+        );
+        // Evidence with its endorsement verifies, and the endorsement is cached...
+        let full = TestPlatform::new(Arc::clone(&hardware), kind);
+        let (_, request) = attestation_request(&full, h.nonce().await, "c-1");
+        h.client.attest(&request).await.unwrap();
+        // ...so evidence from the same platform without it verifies too.
+        let (_, request) = attestation_request(&bare, h.nonce().await, "c-2");
+        h.client
+            .attest(&request)
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert_eq!(h.counts().await.certificates, 2, "{kind}");
+        h.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
