@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod attestation;
+mod attestation_dcap;
 mod attestation_service;
 mod attestation_sev_snp;
 mod c_guest;

@@ -1192,7 +1192,29 @@ fn a_worker_that_cannot_start_is_a_clear_error_and_nothing_is_left_running() {
         stderr.contains("the software platform") && stderr.contains("does not match"),
         "{stderr}"
     );
-    // Neither left a worker behind.
+    // A hardware platform on a machine without configfs-tsm: the worker names the path it
+    // could not use.
+    let missing = covenant_in(
+        deployment.root(),
+        &[
+            "serve",
+            "--policy",
+            policy,
+            "--platform",
+            "sev-snp",
+            "--tsm-report-root",
+            "no-configfs-here",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let stderr = text(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the sev-snp platform") && stderr.contains("no-configfs-here"),
+        "{stderr}"
+    );
+    // None left a worker behind.
     let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
     assert!(
         !text(&ps.stdout)

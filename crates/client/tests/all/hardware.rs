@@ -1,9 +1,9 @@
 //! The whole flow on hardware, for each platform Covenant can make test evidence of: the
-//! attestation service's nonce → SEV-SNP or Nitro evidence in its exact format carrying the
-//! runtime's report data, signed under test roots (the service is given them; the production
-//! verifier code runs unchanged) → the attested certificate with the hardware claims → each
-//! principal's TLS handshake, which checks them against the policy → a computation and its
-//! receipt.
+//! attestation service's nonce → SEV-SNP, Nitro, TDX or SGX evidence in its exact format
+//! carrying the runtime's report data, signed under test roots (the service is given them; the
+//! production verifier code runs unchanged) → the attested certificate with the hardware claims
+//! → each principal's TLS handshake, which checks them against the policy → a computation and
+//! its receipt.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use std::sync::Arc;
 use covenant_attest::hardware::HardwareRequirements;
 use covenant_attest::testing::TestHardware;
 use covenant_attest::wire::{accept_attestation_response, prepare_attestation};
-use covenant_attest::{Digest, PlatformKind};
+use covenant_attest::{Digest, Measurement, Platform as _, PlatformKind};
 use covenant_attestation_service::{
     AttestationClient, AttestationService, ServiceConfig, ServiceDir, admin,
 };
@@ -19,12 +19,12 @@ use covenant_client::{Client, ClientError, NoProgress, RunResult};
 use covenant_policy::{Appraisal, Policy, Strategy, ValidPolicy};
 use covenant_runtime::api::{ApiServer, ServerIdentity};
 use covenant_runtime::{Computation, ReceiptSigner, verify_receipt};
-use covenant_test_support::hardware::{HARDWARE_MEASUREMENT, TestPlatform};
+use covenant_test_support::hardware::{TEST_HARDWARE_KINDS, TestPlatform, hardware_measurement};
 
 use crate::support::{A_CSV, B_CSV, Credentials, credentials, listen, sum_inputs, validate};
 
 /// A running attestation service on loopback with test roots and one hardware platform of
-/// `kind` enrolled under `rules`, [`HARDWARE_MEASUREMENT`] allowed.
+/// `kind` enrolled under `rules`, `measurement` allowed.
 struct RunningService {
     service: Arc<AttestationService>,
     client: AttestationClient,
@@ -34,6 +34,7 @@ struct RunningService {
 async fn service(
     hardware: &TestHardware,
     kind: PlatformKind,
+    measurement: Measurement,
     rules: &HardwareRequirements,
 ) -> RunningService {
     let dir = tempfile::tempdir().unwrap();
@@ -44,7 +45,7 @@ async fn service(
     admin::enroll_hardware_platform(&db, "hw-1", kind, rules)
         .await
         .unwrap();
-    admin::allow_measurement(&db, "hw-1", &HARDWARE_MEASUREMENT.to_hex())
+    admin::allow_measurement(&db, "hw-1", &measurement.to_hex())
         .await
         .unwrap();
     let ca_der = ca.certificate_der().to_vec();
@@ -68,9 +69,13 @@ async fn service(
     }
 }
 
-/// The sum_inputs policy attested by `service`, accepting only `kind` with the test
-/// hardware's measurement.
-fn policy(service: &RunningService, kind: PlatformKind, principals: [&Credentials; 3]) -> Policy {
+/// The sum_inputs policy attested by `service`, accepting only `kind` with `measurement`.
+fn policy(
+    service: &RunningService,
+    kind: PlatformKind,
+    measurement: Measurement,
+    principals: [&Credentials; 3],
+) -> Policy {
     let mut policy = covenant_test_support::sum_inputs_policy(
         service.service.ca(),
         &sum_inputs(),
@@ -80,11 +85,8 @@ fn policy(service: &RunningService, kind: PlatformKind, principals: [&Credential
     for (p, c) in policy.principals.iter_mut().zip(principals) {
         p.certificate = c.pem.clone();
     }
-    policy.attestation.measurements = [(
-        kind.as_str().to_owned(),
-        vec![HARDWARE_MEASUREMENT.to_hex()],
-    )]
-    .into();
+    policy.attestation.measurements =
+        [(kind.as_str().to_owned(), vec![measurement.to_hex()])].into();
     policy
 }
 
@@ -121,14 +123,21 @@ async fn attested_runtime(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_computation_runs_on_attested_hardware_and_its_receipt_names_the_hardware() {
     let hardware = Arc::new(TestHardware::new());
-    for kind in [PlatformKind::SevSnp, PlatformKind::Nitro] {
-        let service = service(&hardware, kind, &HardwareRequirements::default()).await;
+    for kind in TEST_HARDWARE_KINDS {
+        let measurement = hardware_measurement(kind);
+        let service = service(
+            &hardware,
+            kind,
+            measurement,
+            &HardwareRequirements::default(),
+        )
+        .await;
         let (alice, bob, carol) = (
             credentials("alice"),
             credentials("bob"),
             credentials("carol"),
         );
-        let policy = validate(&policy(&service, kind, [&alice, &bob, &carol]));
+        let policy = validate(&policy(&service, kind, measurement, [&alice, &bob, &carol]));
         let platform = TestPlatform::new(Arc::clone(&hardware), kind);
         let addr = attested_runtime(&service, &platform, &policy)
             .await
@@ -168,63 +177,74 @@ async fn a_computation_runs_on_attested_hardware_and_its_receipt_names_the_hardw
         assert_eq!(String::from_utf8(result).unwrap().trim(), "40", "{kind}");
         let verified = verify_receipt(&receipt, &policy).unwrap();
         assert_eq!(verified.runtime.platform, kind);
-        assert_eq!(verified.runtime.measurement, HARDWARE_MEASUREMENT);
+        assert_eq!(verified.runtime.measurement, measurement);
         let claims = verified
             .runtime
             .hardware
             .expect("hardware claims in the certificate");
         assert!(!claims.debug);
+        if matches!(kind, PlatformKind::Tdx | PlatformKind::Sgx) {
+            assert_eq!(claims.tcb_status.as_deref(), Some("up-to-date"), "{kind}");
+        }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_principal_refuses_debuggable_hardware_unless_the_policy_allows_it() {
     let hardware = Arc::new(TestHardware::new());
-    let kind = PlatformKind::SevSnp;
-    // A lenient service: it issues certificates to debuggable runtimes (saying so).
-    let lenient = HardwareRequirements {
-        allow_debug: true,
-        ..HardwareRequirements::default()
-    };
-    let service = service(&hardware, kind, &lenient).await;
-    let (alice, bob, carol) = (
-        credentials("alice"),
-        credentials("bob"),
-        credentials("carol"),
-    );
-    let mut debug = TestPlatform::new(Arc::clone(&hardware), kind);
-    debug.debug = true;
-
-    // The parties' policy does not allow debugging: no principal connects.
-    let strict = validate(&policy(&service, kind, [&alice, &bob, &carol]));
-    let addr = attested_runtime(&service, &debug, &strict)
-        .await
-        .unwrap()
-        .to_string();
-    match Client::connect(&strict, &alice.identity, &addr).await {
-        Err(ClientError::Attestation { reason, .. }) => {
-            assert!(reason.to_string().contains("debugging"), "{reason}");
-        }
-        other => panic!("expected an attestation refusal, got {:?}", other.err()),
-    }
-
-    // A policy that allows it (for development) connects.
-    let mut allowing = policy(&service, kind, [&alice, &bob, &carol]);
-    allowing.computation = "hardware-study-debug".into();
-    allowing.attestation.appraisal.insert(
-        kind.as_str().into(),
-        Appraisal {
+    for kind in TEST_HARDWARE_KINDS {
+        // Hardware that lets its host debug the runtime: SEV-SNP guest policy DEBUG, a Nitro
+        // enclave in debug mode (whose PCRs, so its measurement, are all zero), TDX
+        // TD_ATTRIBUTES.DEBUG, SGX ATTRIBUTES.DEBUG.
+        let mut debug = TestPlatform::new(Arc::clone(&hardware), kind);
+        debug.debug = true;
+        let measurement = debug.measurement();
+        // A lenient service: it issues certificates to debuggable runtimes (saying so).
+        let lenient = HardwareRequirements {
             allow_debug: true,
-            ..Appraisal::default()
-        },
-    );
-    let allowing = validate(&allowing);
-    let addr = attested_runtime(&service, &debug, &allowing)
-        .await
-        .unwrap()
-        .to_string();
-    let client = Client::connect(&allowing, &alice.identity, &addr)
-        .await
-        .unwrap();
-    drop(client);
+            ..HardwareRequirements::default()
+        };
+        let service = service(&hardware, kind, measurement, &lenient).await;
+        let (alice, bob, carol) = (
+            credentials("alice"),
+            credentials("bob"),
+            credentials("carol"),
+        );
+
+        // The parties' policy does not allow debugging: no principal connects.
+        let strict = validate(&policy(&service, kind, measurement, [&alice, &bob, &carol]));
+        let addr = attested_runtime(&service, &debug, &strict)
+            .await
+            .unwrap()
+            .to_string();
+        match Client::connect(&strict, &alice.identity, &addr).await {
+            Err(ClientError::Attestation { reason, .. }) => {
+                assert!(reason.to_string().contains("debugging"), "{kind}: {reason}");
+            }
+            other => panic!(
+                "{kind}: expected an attestation refusal, got {:?}",
+                other.err()
+            ),
+        }
+
+        // A policy that allows it (for development) connects.
+        let mut allowing = policy(&service, kind, measurement, [&alice, &bob, &carol]);
+        allowing.computation = "hardware-study-debug".into();
+        allowing.attestation.appraisal.insert(
+            kind.as_str().into(),
+            Appraisal {
+                allow_debug: true,
+                ..Appraisal::default()
+            },
+        );
+        let allowing = validate(&allowing);
+        let addr = attested_runtime(&service, &debug, &allowing)
+            .await
+            .unwrap()
+            .to_string();
+        let client = Client::connect(&allowing, &alice.identity, &addr)
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        drop(client);
+    }
 }
