@@ -395,10 +395,11 @@ impl AttestationService {
         let cache_key = endorsement_cache_key(kind, &raw);
         let mut evidence = evidence.clone();
         let supplied = !evidence.endorsements.is_empty();
-        if !supplied && let Some(key) = &cache_key {
-            if let Some(cached) = self.db.endorsement(kind.as_str(), key).await? {
-                evidence.endorsements = vec![cached];
-            }
+        if !supplied
+            && let Some(key) = &cache_key
+            && let Some(cached) = self.db.endorsement(kind.as_str(), key).await?
+        {
+            evidence.endorsements = vec![cached];
         }
         let verified =
             verify_hardware(&evidence, &platform.name, &requirements, &self.anchors, now)?;

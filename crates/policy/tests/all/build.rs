@@ -274,3 +274,25 @@ fn certificate_files_are_normalised() {
         covenant_policy::build(EXAMPLE_SOURCE, &files, Some(SELF_MEASUREMENT)).expect("builds");
     assert_eq!(policy, example());
 }
+
+#[test]
+fn hardware_appraisal_rules_pass_from_the_source_and_unknown_rules_are_errors() {
+    let mrtd = "cd".repeat(48);
+    let source = EXAMPLE_SOURCE.replace(
+        "software = [\"self\"]",
+        &format!(
+            "software = [\"self\"]\ntdx = [\"{mrtd}\"]\n\n[attestation.appraisal.tdx]\n\
+             accepted_tcb_statuses = [\"sw-hardening-needed\"]\nallow_debug = false"
+        ),
+    );
+    let policy = build(&source).expect("builds");
+    assert_eq!(
+        policy.attestation.appraisal["tdx"].accepted_tcb_statuses,
+        ["sw-hardening-needed"]
+    );
+    assert!(!policy.attestation.appraisal["tdx"].allow_debug);
+
+    let typo = source.replace("allow_debug = false", "allow_debugging = true");
+    let message = build(&typo).expect_err("unknown rule").to_string();
+    assert!(message.contains("allow_debugging"), "{message}");
+}
