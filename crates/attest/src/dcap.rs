@@ -70,7 +70,8 @@
 //!
 //! What it yields ([`VerifiedQuote`]): the TEE, the quote version, the TCB status and advisory
 //! ids, the 64 bytes of report data, whether the TD or enclave is debuggable, and the TDX or
-//! SGX measurements; [`VerifiedQuote::measurement`] is MRTD (48 bytes) or MRENCLAVE (32). It does
+//! SGX measurements; [`VerifiedQuote::measurement`] is [`tdx_measurement`] (48 bytes: MRTD, the
+//! host-set configuration registers and the RTMRs, hashed) or MRENCLAVE (32). It does
 //! not decide whether the measurement is acceptable or what the report data must be: the caller
 //! compares them with its policy and its binding.
 
@@ -122,8 +123,10 @@ const SIGNATURE_LEN: usize = 64;
 const ATTESTATION_KEY_LEN: usize = 64;
 /// An SGX enclave report (the QE's).
 const ENCLAVE_REPORT_LEN: usize = 384;
-/// TD_ATTRIBUTES bit 0: DEBUG (the host VMM can read and write the TD's state and memory).
-const TD_ATTRIBUTES_DEBUG: u8 = 1 << 0;
+/// TD_ATTRIBUTES byte 0, the TUD ("TD under debug") group: bit 0 DEBUG (the host VMM can read
+/// and write the TD's state and memory) and bits 1 to 7, debug and profiling features. A TD with
+/// any of them set counts as debuggable.
+const TD_ATTRIBUTES_TUD: u8 = 0xFF;
 /// ATTRIBUTES.FLAGS bit 1: DEBUG (the enclave's memory is open to the debugger).
 const SGX_ATTRIBUTES_DEBUG: u8 = 1 << 1;
 
@@ -360,12 +363,58 @@ pub struct VerifiedQuote {
     pub sgx: Option<SgxClaims>,
 }
 
+/// Domain tag of Covenant's TDX measurement ([`tdx_measurement`]).
+pub const TDX_MEASUREMENT_DOMAIN: &[u8] = b"covenant-tdx-measurement/1";
+
+/// Covenant's measurement of a trust domain: SHA-384 over [`TDX_MEASUREMENT_DOMAIN`], a zero
+/// byte, then MRTD, MRCONFIGID, MROWNER, MROWNERCONFIG and RTMR0 to RTMR3 (48 bytes each, in
+/// that order: bytes 136 to 520 of the TD report, as they stand in it).
+///
+/// MRTD alone covers only the TD's firmware: a VMM could boot any kernel behind the same
+/// firmware and its quotes would carry the same MRTD. The RTMRs hold what the firmware and
+/// kernel measured as they booted (RTMR1: the kernel; RTMR2: its command line and initrd;
+/// RTMR3: what the guest extends), and MRCONFIGID, MROWNER and MROWNERCONFIG what the host set
+/// at launch; pinning all of them pins the software the TD runs, as the SEV-SNP launch
+/// measurement does with a measured direct boot.
+pub fn tdx_measurement(
+    mrtd: &[u8; 48],
+    mr_config_id: &[u8; 48],
+    mr_owner: &[u8; 48],
+    mr_owner_config: &[u8; 48],
+    rtmrs: &[[u8; 48]; 4],
+) -> Measurement {
+    use sha2::Digest as _;
+    let mut hash = sha2::Sha384::new();
+    hash.update(TDX_MEASUREMENT_DOMAIN);
+    hash.update([0u8]);
+    for register in [mrtd, mr_config_id, mr_owner, mr_owner_config]
+        .into_iter()
+        .chain(rtmrs.iter())
+    {
+        hash.update(register);
+    }
+    Measurement::sha384(hash.finalize().into())
+}
+
+impl TdxClaims {
+    /// Covenant's measurement of this TD ([`tdx_measurement`]).
+    pub fn measurement(&self) -> Measurement {
+        tdx_measurement(
+            &self.mrtd,
+            &self.mr_config_id,
+            &self.mr_owner,
+            &self.mr_owner_config,
+            &self.rtmrs,
+        )
+    }
+}
+
 impl VerifiedQuote {
     /// The measurement: MRTD (48 bytes) for TDX, MRENCLAVE (32 bytes) for SGX (32 zero bytes
     /// for a value built by hand with neither claims).
     pub fn measurement(&self) -> Measurement {
         match (&self.tdx, &self.sgx) {
-            (Some(tdx), _) => Measurement::sha384(tdx.mrtd),
+            (Some(tdx), _) => tdx.measurement(),
             (None, Some(sgx)) => Measurement::sha256(sgx.mrenclave),
             // Not constructed: verification fills the claims of the quote's TEE.
             (None, None) => Measurement::sha256([0; 32]),
@@ -805,7 +854,10 @@ fn sgx_claims(report: &Report) -> Option<SgxClaims> {
 /// Whether the report's DEBUG bit is set.
 fn is_debug(report: &Report) -> bool {
     match (report.as_td10(), report.as_sgx()) {
-        (Some(td), _) => td.td_attributes[0] & TD_ATTRIBUTES_DEBUG != 0,
+        // The whole first byte is the TUD group ("TD under debug": DEBUG in bit 0, and the
+        // profiling and other debug features in bits 1 to 7, which dcap-qvl admits with
+        // DEBUG): any of them lets the host look inside the TD.
+        (Some(td), _) => td.td_attributes[0] & TD_ATTRIBUTES_TUD != 0,
         (None, Some(enclave)) => enclave.attributes[0] & SGX_ATTRIBUTES_DEBUG != 0,
         (None, None) => false,
     }
@@ -821,7 +873,7 @@ fn is_debug(report: &Report) -> bool {
 pub fn parse_quote(quote: &[u8]) -> Result<QuoteSummary, DcapError> {
     let ParsedQuote { tee, quote } = parse(quote)?;
     let measurement = match (tdx_claims(&quote.report), sgx_claims(&quote.report)) {
-        (Some(tdx), _) => Measurement::sha384(tdx.mrtd),
+        (Some(tdx), _) => tdx.measurement(),
         (None, Some(sgx)) => Measurement::sha256(sgx.mrenclave),
         (None, None) => {
             return Err(DcapError::QuoteMalformed("it has no report body".into()));

@@ -494,8 +494,8 @@ impl TsmPlatform {
                 )
             }
             _ => {
-                let (mrtd, data) = tdx_quote_fields(&outblob).map_err(malformed)?;
-                (data, Measurement::sha384(mrtd), None)
+                let (measurement, data) = tdx_quote_fields(&outblob).map_err(malformed)?;
+                (data, measurement, None)
             }
         };
         // Not secret: report data is public, so a plain comparison.
@@ -930,7 +930,7 @@ fn uuid_text(guid: &[u8; 16]) -> String {
 
 /// The MRTD and report data of a TDX quote (version 4, or version 5 with a TDX 1.0 or 1.5 TD
 /// report body). Parses the layout only; nothing is verified.
-fn tdx_quote_fields(quote: &[u8]) -> Result<([u8; 48], [u8; REPORT_DATA_LEN]), String> {
+fn tdx_quote_fields(quote: &[u8]) -> Result<(Measurement, [u8; REPORT_DATA_LEN]), String> {
     let u16_at = |at: usize| {
         quote
             .get(at..at + 2)
@@ -973,15 +973,25 @@ fn tdx_quote_fields(quote: &[u8]) -> Result<([u8; 48], [u8; REPORT_DATA_LEN]), S
     let body = quote
         .get(body_start..body_start + body_len)
         .ok_or_else(short)?;
-    let mrtd = body
-        .get(TD_BODY_OFF_MRTD..TD_BODY_OFF_MRTD + 48)
-        .and_then(|b| <[u8; 48]>::try_from(b).ok())
-        .ok_or_else(short)?;
+    let register = |index: usize| {
+        let at = TD_BODY_OFF_MRTD + index * 48;
+        body.get(at..at + 48)
+            .and_then(|b| <[u8; 48]>::try_from(b).ok())
+            .ok_or_else(short)
+    };
+    // MRTD, MRCONFIGID, MROWNER, MROWNERCONFIG, RTMR0..3: eight registers in a row.
+    let measurement = crate::dcap::tdx_measurement(
+        &register(0)?,
+        &register(1)?,
+        &register(2)?,
+        &register(3)?,
+        &[register(4)?, register(5)?, register(6)?, register(7)?],
+    );
     let report_data = body
         .get(TD_BODY_OFF_REPORT_DATA..TD_BODY_OFF_REPORT_DATA + REPORT_DATA_LEN)
         .and_then(|b| <[u8; REPORT_DATA_LEN]>::try_from(b).ok())
         .ok_or_else(short)?;
-    Ok((mrtd, report_data))
+    Ok((measurement, report_data))
 }
 
 #[cfg(test)]
@@ -997,16 +1007,17 @@ mod tests {
     use crate::testing::{TEST_VCEK_DER, TestHardware};
     use crate::{Digest, Nonce};
 
-    /// A genuine TDX quote (version 4) and its MRTD, read at its fixed offset with python.
+    /// A genuine TDX quote (version 4) and its measurement (`dcap::tdx_measurement`), computed
+    /// independently with python: `sha384(b"covenant-tdx-measurement/1\0" + body[136:520])`.
     const TDX_QUOTE: &[u8] = include_bytes!("../tests/vectors/tdx/dcap-qvl-tdx_quote");
-    const TDX_QUOTE_MRTD: &str = "91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7";
-    /// A genuine version-5 quote (TDX 1.5 body) and its MRTD and report data.
+    const TDX_QUOTE_MEASUREMENT: &str = "8a0bd4ce1954b7092c89f190e19a538bf6df47c3599decd4ced7431f102779f808cb96080b0f6ebedb23887e2a829ef5";
+    /// A genuine version-5 quote (TDX 1.5 body) and its measurement and report data.
     const TDX_QUOTE_V5: &[u8] = include_bytes!("../tests/vectors/tdx/dcap-qvl-tdx_quote_outdated");
-    const TDX_QUOTE_V5_MRTD: &str = "273828c46252fcbdd8ad2dd907130222b03466d52a2911d70c1a5950895d6bd1ae451d382d5a9b1b4c0ed0e5ae9a3dbd";
+    const TDX_QUOTE_V5_MEASUREMENT: &str = "c8488de99226cd9a5a3b76ea92cdbd78dfe761bcd1452457b046e6be0f53eb28bf594148afb79c3cda0ea1deffe2a5cb";
     const TDX_QUOTE_V5_REPORT_DATA: &str = "d2142b643598eb5fae2bc8529dd79a558b29f868ccbb6531cb28dab9dce477280000000000000000000000000000000000000000000000000000000000000000";
     /// Oak's genuine version-4 quote.
     const OAK_TDX_QUOTE: &[u8] = include_bytes!("../tests/vectors/tdx/oak-tdx-oc-quote.bin");
-    const OAK_TDX_QUOTE_MRTD: &str = "7b5ee9a304d036f963dbd194c329cb2524817ee91bcf1cff23efe88a25af827c11e04cbf264ae401e5b17fc2e18736be";
+    const OAK_TDX_QUOTE_MEASUREMENT: &str = "86f8c3ba98d8103eadf3f2db15937bdd94a6c74461ecdcc9dd9ec8823ac0008c4c0dd9c13616c16cd7c59e83e7bfeba2";
 
     const MEASUREMENT: [u8; 48] = [0x4D; 48];
     const POLICY: u64 = 0x3_0000;
@@ -1189,9 +1200,9 @@ mod tests {
                 .unwrap();
                 assert_eq!(verified.report_data(), &evidence.expected_report_data());
             } else {
-                let (mrtd, data) = tdx_quote_fields(&report).unwrap();
+                let (measurement, data) = tdx_quote_fields(&report).unwrap();
                 assert_eq!(data, evidence.expected_report_data());
-                assert_eq!(Measurement::sha384(mrtd), prepared.measurement());
+                assert_eq!(measurement, prepared.measurement());
             }
             // One report only.
             assert!(matches!(
@@ -1287,19 +1298,19 @@ mod tests {
     }
 
     #[test]
-    fn tdx_evidence_carries_the_quote_and_the_mrtd_is_the_measurement() {
+    fn tdx_evidence_carries_the_quote_and_its_registers_make_the_measurement() {
         let root = tempfile::tempdir().unwrap();
         let kernel = FakeKernel::new(PlatformKind::Tdx, PROVIDER_TDX);
         let collateral = b"{\"collateral\": true}".to_vec();
         let platform = open(&kernel, root.path(), vec![collateral.clone()]).unwrap();
-        assert_eq!(platform.measurement().to_hex(), TDX_QUOTE_MRTD);
+        assert_eq!(platform.measurement().to_hex(), TDX_QUOTE_MEASUREMENT);
         let evidence = hardware(platform.evidence(&request()).unwrap());
         assert_no_entries(root.path());
         assert_eq!(evidence.platform, PlatformKind::Tdx);
         let (quote, endorsements) = evidence.decoded_parts().unwrap();
         assert_eq!(endorsements, [collateral]);
-        let (mrtd, report_data) = tdx_quote_fields(&quote).unwrap();
-        assert_eq!(hex::encode(mrtd), TDX_QUOTE_MRTD);
+        let (measurement, report_data) = tdx_quote_fields(&quote).unwrap();
+        assert_eq!(measurement.to_hex(), TDX_QUOTE_MEASUREMENT);
         assert_eq!(report_data, evidence.expected_report_data());
     }
 
@@ -1550,13 +1561,13 @@ mod tests {
 
     #[test]
     fn tdx_quotes_of_versions_4_and_5_are_read_and_others_refused() {
-        for (quote, mrtd) in [
-            (TDX_QUOTE, TDX_QUOTE_MRTD),
-            (OAK_TDX_QUOTE, OAK_TDX_QUOTE_MRTD),
-            (TDX_QUOTE_V5, TDX_QUOTE_V5_MRTD),
+        for (quote, measurement) in [
+            (TDX_QUOTE, TDX_QUOTE_MEASUREMENT),
+            (OAK_TDX_QUOTE, OAK_TDX_QUOTE_MEASUREMENT),
+            (TDX_QUOTE_V5, TDX_QUOTE_V5_MEASUREMENT),
         ] {
             let (found, _) = tdx_quote_fields(quote).unwrap();
-            assert_eq!(hex::encode(found), mrtd);
+            assert_eq!(found.to_hex(), measurement);
         }
         let (_, data) = tdx_quote_fields(TDX_QUOTE_V5).unwrap();
         assert_eq!(hex::encode(data), TDX_QUOTE_V5_REPORT_DATA);

@@ -42,10 +42,19 @@ pub const SGX_MEASUREMENT_BYTES: [u8; 32] = [0x5a; 32];
 pub const SGX_MEASUREMENT: Measurement = Measurement::sha256(SGX_MEASUREMENT_BYTES);
 
 /// The measurement a (not debug) [`TestPlatform`] of `kind` reports: [`SGX_MEASUREMENT`] for
-/// SGX, [`HARDWARE_MEASUREMENT`] for the others.
-pub const fn hardware_measurement(kind: PlatformKind) -> Measurement {
+/// SGX; for TDX, Covenant's TDX measurement of a TD whose MRTD is
+/// [`HARDWARE_MEASUREMENT_BYTES`] (its other registers as `TestHardware::tdx_quote` sets them:
+/// the configuration registers zero, RTMRn all n); [`HARDWARE_MEASUREMENT`] for the others.
+pub fn hardware_measurement(kind: PlatformKind) -> Measurement {
     match kind {
         PlatformKind::Sgx => SGX_MEASUREMENT,
+        PlatformKind::Tdx => covenant_attest::dcap::tdx_measurement(
+            &HARDWARE_MEASUREMENT_BYTES,
+            &[0; 48],
+            &[0; 48],
+            &[0; 48],
+            &[[0; 48], [1; 48], [2; 48], [3; 48]],
+        ),
         _ => HARDWARE_MEASUREMENT,
     }
 }

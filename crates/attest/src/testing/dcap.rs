@@ -258,9 +258,16 @@ mod tests {
             (DcapTee::Tdx, 4, TcbStatus::UpToDate)
         );
         assert_eq!(verified.report_data, report_data);
+        assert_eq!(verified.tdx.as_ref().map(|td| td.mrtd), Some([0x4d; 48]));
         assert_eq!(
             verified.measurement(),
-            crate::Measurement::sha384([0x4d; 48])
+            crate::dcap::tdx_measurement(
+                &[0x4d; 48],
+                &[0; 48],
+                &[0; 48],
+                &[0; 48],
+                &[[0; 48], [1; 48], [2; 48], [3; 48]]
+            )
         );
 
         let (quote, collateral) = hw.sgx_quote(&report_data, &[0x6e; 32], false);

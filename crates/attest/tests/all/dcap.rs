@@ -46,6 +46,9 @@ const TODAY: OffsetDateTime = datetime!(2026-11-30 12:00 UTC);
 
 /// MRTD of the genuine TDX quote, read independently (Python) from bytes 184..232.
 const TDX_MRTD: &str = "91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7";
+/// Covenant's measurement of that TD (`dcap::tdx_measurement`), computed independently (Python):
+/// `sha384(b"covenant-tdx-measurement/1\0" + body[136:520])`, the body starting at byte 48.
+const TDX_MEASUREMENT: &str = "8a0bd4ce1954b7092c89f190e19a538bf6df47c3599decd4ced7431f102779f808cb96080b0f6ebedb23887e2a829ef5";
 /// REPORTDATA of the genuine TDX quote, bytes 568..632.
 const TDX_REPORT_DATA: &str = "9a9d48e7f6799642d3d1b34e1e5e1742d4bb02dd6ddd551862c1211d35c304f9eca3efdbb481601c163cf52493d6e44aed55d51ec39b7e518fadb92c2b523f20";
 /// MRENCLAVE and MRSIGNER of the genuine SGX quote, bytes 112..144 and 176..208.
@@ -87,7 +90,7 @@ fn the_genuine_tdx_quote_verifies_inside_its_collateral_validity_and_yields_its_
         "{:?}",
         verified.advisory_ids
     );
-    assert_eq!(verified.measurement().to_hex(), TDX_MRTD);
+    assert_eq!(verified.measurement().to_hex(), TDX_MEASUREMENT);
     assert_eq!(verified.measurement().as_bytes().len(), 48);
     assert_eq!(hex::encode(verified.report_data), TDX_REPORT_DATA);
     assert_eq!(verified.report_data.as_slice(), &TDX_QUOTE[568..632]);
@@ -573,36 +576,41 @@ fn a_changed_collateral_is_refused() {
 
 #[test]
 fn the_parsing_only_vectors_parse() {
-    for (name, quote, mrtd, report_data) in [
+    // The measurement is Covenant's (MRTD, the configuration registers and the RTMRs, hashed;
+    // computed independently with Python); the MRTD is in the comment beside it.
+    for (name, quote, measurement, report_data) in [
         (
             "dcap-qvl-tdx-quote.hex",
             from_hex_text(TDX_QUOTE_HEX),
-            "7ba9e262ce6979087e34632603f354dd8f8a870f5947d116af8114db6c9d0d74c48bec4280e5b4f4a37025a10905bb29",
+            // MRTD 7ba9e262ce6979087e34632603f354dd8f8a870f5947d116af8114db6c9d0d74c48bec4280e5b4f4a37025a10905bb29
+            "b5ce01b9c8aac646895386c3d5eb48aec44db9a77aaad7ca9ef48d850a811d1ffffbe2d54e882e19d27dd32f31f2d318",
             "7148f47ef58b475fce69b386e2d6b4c964a9533cc328ea8e544db66612a5174698d006951cefa8fd4450e884300638e567e22f9a012ef5754aa6a9d9564fcd8a",
         ),
         (
             "dcap-qvl-quote-from-tappd.hex",
             from_hex_text(TAPPD_QUOTE_HEX),
-            "c68518a0ebb42136c12b2275164f8c72f25fa9a34392228687ed6e9caeb9c0f1dbd895e9cf475121c029dc47e70e91fd",
+            // MRTD c68518a0ebb42136c12b2275164f8c72f25fa9a34392228687ed6e9caeb9c0f1dbd895e9cf475121c029dc47e70e91fd
+            "5479a25e13b85dd8ac5cd6258416c9ad1a19e8626669373955849a99af894f59916a2e5420da0a0d3558a78cf68d86b5",
             "7668c6b4eafb62301c72714ecc7d90ce9a0e04b52dc117720df2047b0a59f1dbd937243eef1410a3cdc524aad66d4554b4f18b54da2fc0608dac40d6dea5f1d4",
         ),
         (
             "oak-tdx-oc-quote.bin",
             OAK_TDX_QUOTE.to_vec(),
-            "7b5ee9a304d036f963dbd194c329cb2524817ee91bcf1cff23efe88a25af827c11e04cbf264ae401e5b17fc2e18736be",
+            // MRTD 7b5ee9a304d036f963dbd194c329cb2524817ee91bcf1cff23efe88a25af827c11e04cbf264ae401e5b17fc2e18736be
+            "86f8c3ba98d8103eadf3f2db15937bdd94a6c74461ecdcc9dd9ec8823ac0008c4c0dd9c13616c16cd7c59e83e7bfeba2",
             &"0".repeat(128),
         ),
         (
             "dcap-qvl-tdx_quote",
             TDX_QUOTE.to_vec(),
-            TDX_MRTD,
+            TDX_MEASUREMENT,
             TDX_REPORT_DATA,
         ),
     ] {
         let summary = parse_quote(&quote).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(summary.tee, DcapTee::Tdx, "{name}");
         assert_eq!(summary.version, 4, "{name}");
-        assert_eq!(summary.measurement.to_hex(), mrtd, "{name}");
+        assert_eq!(summary.measurement.to_hex(), measurement, "{name}");
         assert_eq!(hex::encode(summary.report_data), report_data, "{name}");
         assert!(!summary.debug, "{name}");
         // They come without collateral. The two dcap-qvl ones are from a platform of the

@@ -77,9 +77,22 @@ fn a_synthetic_quote_with_our_report_data_verifies() {
     assert_eq!(verified.quote_version, 4);
     assert_eq!(verified.tcb_status, TcbStatus::UpToDate);
     assert_eq!(verified.report_data, our_report_data());
-    assert_eq!(verified.measurement().as_bytes(), MRTD.as_slice());
     assert!(!verified.debug);
-    let tdx = verified.tdx.unwrap();
+    let tdx = verified.tdx.clone().unwrap();
+    assert_eq!(tdx.mrtd, MRTD);
+    // The measurement is MRTD with the configuration registers and the RTMRs (a TD booting
+    // another kernel behind the same firmware measures differently).
+    assert_eq!(
+        verified.measurement(),
+        covenant_attest::dcap::tdx_measurement(
+            &MRTD,
+            &[0; 48],
+            &[0; 48],
+            &[0; 48],
+            &[[0; 48], [1; 48], [2; 48], [3; 48]]
+        )
+    );
+    assert_ne!(verified.measurement().as_bytes(), MRTD.as_slice());
     assert_eq!(tdx.td_attributes, TEST_TD_ATTRIBUTES);
     assert_eq!(tdx.rtmrs[3], [3; 48]);
     // Any report data: each quote is signed afresh.
@@ -234,5 +247,48 @@ fn the_synthetic_collateral_is_checked_at_the_given_time() {
                 "{at}: {refused:?}"
             );
         }
+    }
+}
+
+#[test]
+fn the_tdx_measurement_changes_with_every_register_not_only_mrtd() {
+    // A VMM that boots another kernel, initrd or command line behind the same firmware keeps
+    // MRTD but changes an RTMR; one that sets MRCONFIGID or MROWNER changes those. Each
+    // changes the measurement a policy pins.
+    let zero = [0u8; 48];
+    let base = covenant_attest::dcap::tdx_measurement(&MRTD, &zero, &zero, &zero, &[zero; 4]);
+    for register in 0..8 {
+        let mut registers = [[0u8; 48]; 8];
+        registers[0] = MRTD;
+        registers[register][47] ^= 1;
+        let [mrtd, config, owner, owner_config, r0, r1, r2, r3] = registers;
+        let changed = covenant_attest::dcap::tdx_measurement(
+            &mrtd,
+            &config,
+            &owner,
+            &owner_config,
+            &[r0, r1, r2, r3],
+        );
+        assert_ne!(changed, base, "register {register}");
+    }
+}
+
+#[test]
+fn any_td_under_debug_bit_counts_as_debug() {
+    // TD_ATTRIBUTES byte 0 is the "TD under debug" group: DEBUG (bit 0) and the debug and
+    // profiling features beside it. A TD with any of them is debuggable: refused by default,
+    // and reported as `debug` when debugging is allowed, so that a strict client refuses it.
+    let hw = TestHardware::new();
+    for bit in [0x01u8, 0x10, 0x20, 0x40] {
+        let mut attributes = TEST_TD_ATTRIBUTES;
+        attributes[0] |= bit;
+        let quote = hw.tdx_quote_with_attributes(&our_report_data(), &MRTD, attributes);
+        assert!(
+            verify(&hw, &quote, &DcapOptions::default()).is_err(),
+            "bit {bit:#x} accepted without allow_debug"
+        );
+        let verified = verify(&hw, &quote, &allow_debug())
+            .unwrap_or_else(|e| panic!("bit {bit:#x} with debugging allowed: {e}"));
+        assert!(verified.debug, "bit {bit:#x} accepted as not debug");
     }
 }

@@ -8,9 +8,10 @@ use std::process::{Command, Output};
 
 /// Inside the validity of both collaterals.
 const INSIDE: &str = "2025-07-01T00:00:00Z";
-/// MRTD of the TDX quote and MRENCLAVE/MRSIGNER of the SGX quote (read independently from
-/// their fixed offsets, as `crates/attest/tests/all/dcap.rs` does).
-const TDX_MRTD: &str = "91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7";
+/// Covenant's measurement of the TDX quote's TD (MRTD, the configuration registers and the
+/// RTMRs, hashed) and MRENCLAVE/MRSIGNER of the SGX quote (computed independently, as
+/// `crates/attest/tests/all/dcap.rs` does).
+const TDX_MEASUREMENT: &str = "8a0bd4ce1954b7092c89f190e19a538bf6df47c3599decd4ced7431f102779f808cb96080b0f6ebedb23887e2a829ef5";
 const SGX_MRENCLAVE: &str = "33d8736db756ed4997e04ba358d27833188f1932ff7b1d156904d3f560452fbb";
 const SGX_MRSIGNER: &str = "815f42f11cf64430c30bab7816ba596a1da0130c3b028b673133a66cf9a3e0e6";
 
@@ -74,7 +75,7 @@ fn attestation_verify_evidence_tdx_genuine_quote() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["platform"], "tdx");
-    assert_eq!(json["measurement"], TDX_MRTD);
+    assert_eq!(json["measurement"], TDX_MEASUREMENT);
     assert_eq!(json["details"]["tcb_status"], "up-to-date");
     assert_eq!(json["report_data"].as_str().unwrap().len(), 128);
 
@@ -189,7 +190,7 @@ fn enroll_platform_takes_hardware_kinds_with_their_rules_and_no_certificate() {
         "--dir",
         svc,
         "tdx-1",
-        TDX_MRTD,
+        TDX_MEASUREMENT,
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // Refused, each with its reason and exit 2: a second live TDX platform; a rule for another
