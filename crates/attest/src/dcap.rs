@@ -889,8 +889,8 @@ pub fn parse_quote(quote: &[u8]) -> Result<QuoteSummary, DcapError> {
 }
 
 /// The key under which a service may cache the collateral of `quote`: `dcap:<TEE>:<FMSPC>:<PCE
-/// id>` (hex, upper case), read from the quote's PCK certificate **unverified**; `None` if the
-/// quote does not parse or carries no PCK chain. Intel's collateral is per TEE and platform
+/// id>:<PCK CA>` (hex, upper case; the CA `processor` or `platform`), read from the quote's
+/// PCK certificate **unverified**; `None` if the quote does not parse or carries no PCK chain. Intel's collateral is per TEE and platform
 /// family (FMSPC) and PCE; collateral found under this key is verified with the quote like fresh
 /// collateral, so a wrong key costs only a refusal.
 pub fn collateral_cache_key(quote: &[u8]) -> Option<String> {
@@ -900,9 +900,27 @@ pub fn collateral_cache_key(quote: &[u8]) -> Option<String> {
     }
     let pem = std::str::from_utf8(parsed.quote.inner_cert_data()).ok()?;
     let chain = pem_chain(pem).ok()?;
-    let extension = dcap_qvl::intel::parse_pck_extension_with::<RingConfig>(chain.first()?).ok()?;
+    let leaf = chain.first()?;
+    let extension = dcap_qvl::intel::parse_pck_extension_with::<RingConfig>(leaf).ok()?;
+    // The PCK CA (Processor or Platform) decides which PCK CRL the collateral carries: two
+    // machines of one FMSPC under different CAs need different collateral.
+    let (_, certificate) = x509_parser::parse_x509_certificate(leaf).ok()?;
+    let ca = certificate
+        .issuer()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(|cn| {
+            if cn.contains("Platform") {
+                "platform"
+            } else if cn.contains("Processor") {
+                "processor"
+            } else {
+                "other"
+            }
+        })?;
     Some(format!(
-        "dcap:{}:{}:{}",
+        "dcap:{}:{}:{}:{ca}",
         parsed.tee,
         hex::encode_upper(extension.fmspc),
         hex::encode_upper(&extension.pce_id)

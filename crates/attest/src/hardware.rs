@@ -287,7 +287,10 @@ pub fn verify_hardware(
                 let options = crate::sev_snp::SevSnpOptions {
                     allow_debug: requirements.allow_debug,
                     allow_migration_agent: requirements.allow_migration_agent,
-                    required_vmpl: None,
+                    // The runtime asks for its report at VMPL 0 (configfs-tsm's default for a
+                    // guest without an SVSM); a report from a less privileged level comes from
+                    // code that does not control the guest.
+                    required_vmpl: Some(0),
                 };
                 let verified =
                     crate::sev_snp::verify_report_with(anchors, &raw, endorsement, at, &options)
@@ -405,7 +408,8 @@ fn sev_snp_tcb_text(tcb: &crate::sev_snp::TcbVersion) -> String {
 ///
 /// - SEV-SNP reports signed by a VCEK: `vcek:<chip id>:<reported TCB>` (hex), because a VCEK
 ///   is derived from exactly those two;
-/// - DCAP quotes: `dcap:<TEE>:<FMSPC>:<PCE id>` (see [`crate::dcap::collateral_cache_key`]),
+/// - DCAP quotes: `dcap:<TEE>:<FMSPC>:<PCE id>:<PCK CA>` (see
+///   [`crate::dcap::collateral_cache_key`]),
 ///   because Intel's collateral is per platform family;
 /// - anything else (VLEK-signed reports, Nitro, unparsable evidence): none.
 pub fn endorsement_cache_key(platform: PlatformKind, raw: &[u8]) -> Option<String> {

@@ -238,10 +238,10 @@ pub const HARDWARE_EVIDENCE_FORMAT: &str = "covenant-hardware-evidence/1";
 /// The largest report, quote or document a verifier decodes, in bytes (after base64). An
 /// SEV-SNP report is 1184 bytes, a TDX quote with its PCK chain about 5 KiB, a Nitro document
 /// at most 16 KiB; this stops hostile evidence from making the service decode megabytes.
-pub const MAX_HARDWARE_EVIDENCE_LEN: usize = 64 * 1024;
+pub const MAX_HARDWARE_EVIDENCE_LEN: usize = 32 * 1024;
 /// The most endorsements one piece of hardware evidence may carry. SEV-SNP needs one (the VCEK
-/// or VLEK), DCAP one (the collateral), Nitro none.
-pub const MAX_ENDORSEMENTS: usize = 4;
+/// or VLEK), DCAP one (the collateral), Nitro none; a verifier takes no more.
+pub const MAX_ENDORSEMENTS: usize = 1;
 /// The largest endorsement a verifier decodes, in bytes (after base64). DCAP collateral (TCB
 /// info, QE identity, CRLs and their chains) is about 20 KiB; a certificate a few KiB.
 pub const MAX_ENDORSEMENT_LEN: usize = 64 * 1024;

@@ -111,6 +111,11 @@ pub const SEV_CERT_GUID_ARK: [u8; 16] = [
 ];
 /// Bytes of one certificate table entry: GUID, offset and length (little-endian `u32`s).
 const CERT_TABLE_ENTRY_LEN: usize = 24;
+/// The most entries a certificate table may have. Real tables hold three or four (VCEK or
+/// VLEK, ASK, ARK, perhaps a CRL); each entry's data is copied, and entries may overlap, so
+/// without this bound a table from the hypervisor of [`MAX_AUXBLOB_LEN`] bytes could make the
+/// worker copy about 40 MiB.
+const MAX_CERT_TABLE_ENTRIES: usize = 16;
 
 // TDX quotes (Intel TDX DCAP Quoting Library API, appendix "Quote Format"): a 48-byte header,
 // then (version 5) a body type and size, then the TD report body.
@@ -207,8 +212,8 @@ pub enum TsmError {
     },
     /// More endorsements than hardware evidence can carry.
     #[error(
-        "{0} extra endorsements; at most {max} fit beside the report's own",
-        max = MAX_ENDORSEMENTS - 1
+        "{0} extra endorsements; hardware evidence carries at most {MAX_ENDORSEMENTS} (used when \
+         the host's certificate table has none)"
     )]
     TooManyEndorsements(usize),
     /// An extra endorsement is larger than hardware evidence can carry.
@@ -316,7 +321,7 @@ impl TsmPlatform {
             PlatformKind::Tdx => PROVIDER_TDX,
             other => return Err(TsmError::UnsupportedKind(other).into()),
         };
-        if extra_endorsements.len() >= MAX_ENDORSEMENTS {
+        if extra_endorsements.len() > MAX_ENDORSEMENTS {
             return Err(TsmError::TooManyEndorsements(extra_endorsements.len()).into());
         }
         if let Some(large) = extra_endorsements
@@ -670,12 +675,16 @@ impl TsmPlatform {
     /// [`HardwareEvidence`] for `request` from a checked report.
     fn hardware_evidence(&self, request: &EvidenceRequest, report: Report) -> PlatformEvidence {
         let engine = &base64::engine::general_purpose::STANDARD;
-        let endorsements = report
-            .endorsement
-            .iter()
-            .chain(&self.extra_endorsements)
-            .map(|e| engine.encode(e))
-            .collect();
+        // The report's own endorsement (from the host's certificate table) if it came with one,
+        // else the extra ones given at open (at most `MAX_ENDORSEMENTS`).
+        let endorsements = match &report.endorsement {
+            Some(own) => vec![engine.encode(own)],
+            None => self
+                .extra_endorsements
+                .iter()
+                .map(|e| engine.encode(e))
+                .collect(),
+        };
         PlatformEvidence::Hardware(HardwareEvidence {
             format: HARDWARE_EVIDENCE_FORMAT.to_owned(),
             platform: self.kind,
@@ -888,6 +897,11 @@ pub fn parse_certificate_table(table: &[u8]) -> Result<Vec<CertificateTableEntry
         let guid = <[u8; 16]>::try_from(guid).map_err(|e| malformed(e.to_string()))?;
         let offset = word(offset).map_err(|e| malformed(e.to_string()))?;
         let length = word(length).map_err(|e| malformed(e.to_string()))?;
+        if raw.len() == MAX_CERT_TABLE_ENTRIES {
+            return Err(malformed(format!(
+                "more than {MAX_CERT_TABLE_ENTRIES} entries"
+            )));
+        }
         raw.push((guid, offset, length));
     }
     let data_start = (raw.len() + 1) * CERT_TABLE_ENTRY_LEN;
@@ -1272,8 +1286,8 @@ mod tests {
             request.tls_public_key_sha256
         );
         let (report, endorsements) = evidence.decoded_parts().unwrap();
-        // The VCEK from the certificate table, then the extra endorsement.
-        assert_eq!(endorsements, [TEST_VCEK_DER.to_vec(), b"extra".to_vec()]);
+        // The VCEK from the certificate table; the extra endorsement is for reports without one.
+        assert_eq!(endorsements, [TEST_VCEK_DER.to_vec()]);
         let verified = verify_report_with(
             &kernel.hw.anchors(),
             &report,
@@ -1443,6 +1457,10 @@ mod tests {
         kernel.set(Behaviour::NoCertificates);
         let evidence = hardware(platform.evidence(&request()).unwrap());
         assert!(evidence.endorsements.is_empty());
+        // Without a table, the extra endorsement given at open goes instead.
+        let with_extra = open(&kernel, root.path(), vec![b"vcek".to_vec()]).unwrap();
+        let evidence = hardware(with_extra.evidence(&request()).unwrap());
+        assert_eq!(evidence.decoded_parts().unwrap().1, [b"vcek".to_vec()]);
         kernel.set(Behaviour::BrokenCertificates);
         assert!(matches!(
             tsm_error(platform.evidence(&request())),
@@ -1456,8 +1474,12 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let kernel = FakeKernel::new(PlatformKind::SevSnp, PROVIDER_SEV_SNP);
         assert_eq!(
-            tsm_error(open(&kernel, root.path(), vec![vec![1]; MAX_ENDORSEMENTS])),
-            TsmError::TooManyEndorsements(MAX_ENDORSEMENTS)
+            tsm_error(open(
+                &kernel,
+                root.path(),
+                vec![vec![1]; MAX_ENDORSEMENTS + 1]
+            )),
+            TsmError::TooManyEndorsements(MAX_ENDORSEMENTS + 1)
         );
         assert_eq!(
             tsm_error(open(
@@ -1505,6 +1527,15 @@ mod tests {
     fn malformed_certificate_tables_are_refused() {
         let good = TestHardware::new().sev_snp_certificate_table();
         assert_eq!(parse_certificate_table(&good).unwrap().len(), 3);
+        // Too many entries (each pointing at all the data) is refused before anything is
+        // copied.
+        let many: Vec<([u8; 16], Vec<u8>)> = (0..=MAX_CERT_TABLE_ENTRIES)
+            .map(|i| ([u8::try_from(i + 1).unwrap(); 16], vec![7; 8]))
+            .collect();
+        assert!(matches!(
+            parse_certificate_table(&crate::testing::certificate_table(&many)),
+            Err(TsmError::MalformedCertificateTable(m)) if m.contains("entries")
+        ));
         // Every truncation is an error, never a panic (the data of the last entry is needed).
         for len in 0..good.len() {
             assert!(

@@ -40,11 +40,10 @@ use crate::{AttestationService, ServiceError};
 
 /// The largest `POST /v1/attestations` body accepted, in bytes. A request is evidence and a CSR
 /// (under 1 KiB). Software evidence is about 1.5 KiB; hardware evidence is its report, quote
-/// or document (at most `MAX_HARDWARE_EVIDENCE_LEN`, 64 KiB) and up to `MAX_ENDORSEMENTS` (4)
-/// endorsements of at most `MAX_ENDORSEMENT_LEN` (64 KiB) each, in base64: at most about
-/// 430 KiB, though a real TDX quote with its collateral is about 35 KiB. The bound stops a
-/// caller from making the service buffer more.
-pub const MAX_ATTESTATION_BODY_BYTES: usize = 512 * 1024;
+/// or document (at most `MAX_HARDWARE_EVIDENCE_LEN`, 32 KiB) and one endorsement of at most
+/// `MAX_ENDORSEMENT_LEN` (64 KiB), in base64: at most 128 KiB, though a real TDX quote with its
+/// collateral is about 35 KiB. The bound stops a caller from making the service buffer more.
+pub const MAX_ATTESTATION_BODY_BYTES: usize = 160 * 1024;
 
 /// The largest body accepted by endpoints that take none (`POST /v1/nonces`), in bytes.
 pub const MAX_EMPTY_BODY_BYTES: usize = 1024;

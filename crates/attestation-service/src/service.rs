@@ -239,8 +239,11 @@ impl AttestationService {
         let csr = CheckedCsr::parse(&csr_der)?;
 
         let now = OffsetDateTime::now_utc();
-        let (platform, kind, verified) = match &request.evidence {
-            PlatformEvidence::Software(evidence) => self.verify_software(evidence).await?,
+        let (platform, kind, verified, to_cache) = match &request.evidence {
+            PlatformEvidence::Software(evidence) => {
+                let (platform, kind, verified) = self.verify_software(evidence).await?;
+                (platform, kind, verified, None)
+            }
             PlatformEvidence::Hardware(evidence) => self.verify_hardware(evidence, now).await?,
         };
         let claims = verified.claims();
@@ -300,6 +303,20 @@ impl AttestationService {
             self.db.insert_certificate(&record, unix_ms(now)).await?
         {
             return Err(instance_already_live(&live)?);
+        }
+        // Only now, with every check passed and the certificate recorded, is the endorsement
+        // worth keeping for others: evidence that fails a later check (a used nonce, a
+        // measurement not allowed) cannot replace what honest hosts rely on.
+        if let Some(cached) = to_cache {
+            self.db
+                .store_endorsement(
+                    kind.as_str(),
+                    &cached.key,
+                    &cached.sha256,
+                    &cached.body_base64,
+                    unix_ms(now),
+                )
+                .await?;
         }
         let response = AttestationResponse {
             serial: issued.serial.clone(),
@@ -365,14 +382,16 @@ impl AttestationService {
     /// Hardware evidence: the live enrolled platform of its kind, and the hardware verifier
     /// against the service's trust anchors, at `now`, under that platform's requirements.
     ///
-    /// Evidence sent without its endorsement gets the one cached for it, if any; an
-    /// endorsement that came with evidence that verified is cached. A cached endorsement is
-    /// verified again like a fresh one: caching saves the host a fetch, never a check.
+    /// Evidence sent without its endorsement gets the one cached for it, if any. An
+    /// endorsement that came with evidence that verified is returned for caching, which the
+    /// caller does once the certificate is issued ([`cacheable`] says which may be). A cached
+    /// endorsement is verified again like a fresh one: caching saves the host a fetch, never a
+    /// check.
     async fn verify_hardware(
         &self,
         evidence: &HardwareEvidence,
         now: OffsetDateTime,
-    ) -> Result<(PlatformRecord, PlatformKind, VerifiedEvidence), ServiceError> {
+    ) -> Result<HardwareVerified, ServiceError> {
         let kind = evidence.platform;
         let platform = self
             .db
@@ -403,15 +422,17 @@ impl AttestationService {
         }
         let verified =
             verify_hardware(&evidence, &platform.name, &requirements, &self.anchors, now)?;
-        if supplied
-            && let (Some(key), [endorsement]) = (&cache_key, evidence.endorsements.as_slice())
-        {
-            let sha256 = covenant_attest::Digest::of(endorsement.as_bytes()).to_hex();
-            self.db
-                .store_endorsement(kind.as_str(), key, &sha256, endorsement, unix_ms(now))
-                .await?;
-        }
-        Ok((platform, kind, verified))
+        let to_cache = match (supplied, cache_key, evidence.endorsements.as_slice()) {
+            (true, Some(key), [endorsement]) if cacheable(kind, endorsement) => {
+                Some(CachedEndorsement {
+                    key,
+                    sha256: covenant_attest::Digest::of(endorsement.as_bytes()).to_hex(),
+                    body_base64: endorsement.clone(),
+                })
+            }
+            _ => None,
+        };
+        Ok((platform, kind, verified, to_cache))
     }
 
     /// The status of a certificate (not audited; see [`AttestationService::audited`]).
@@ -531,6 +552,42 @@ impl AttestationService {
             serial: Some(ended.serial),
         };
         Ok((response, note))
+    }
+}
+
+/// What [`AttestationService::verify_hardware`] found: the enrolled platform, its kind, the
+/// verified evidence, and the endorsement to cache if the attestation succeeds.
+type HardwareVerified = (
+    PlatformRecord,
+    PlatformKind,
+    VerifiedEvidence,
+    Option<CachedEndorsement>,
+);
+
+/// An endorsement to cache once its attestation has succeeded.
+struct CachedEndorsement {
+    key: String,
+    sha256: String,
+    body_base64: String,
+}
+
+/// Whether an endorsement that verified may serve other hosts. DCAP collateral that carries a
+/// PCK certificate chain of its own may not: the verifier requires that chain to equal the
+/// quote's, so it fits only the machine that sent it, and cached it would make every other
+/// machine of the same FMSPC be refused until it sent its own.
+fn cacheable(kind: PlatformKind, endorsement_base64: &str) -> bool {
+    use base64::Engine as _;
+    match kind {
+        PlatformKind::Tdx | PlatformKind::Sgx => base64::engine::general_purpose::STANDARD
+            .decode(endorsement_base64)
+            .ok()
+            .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
+            .is_some_and(|collateral| {
+                collateral
+                    .get("pck_certificate_chain")
+                    .is_none_or(serde_json::Value::is_null)
+            }),
+        _ => true,
     }
 }
 

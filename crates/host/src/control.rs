@@ -31,7 +31,10 @@ use serde::{Deserialize, Serialize};
 /// (`covenant_attestation_service::http::MAX_ATTESTATION_BODY_BYTES`; a TDX quote with its
 /// collateral is about 35 KiB); the bound stops a hostile peer from making the other side
 /// allocate without limit.
-pub const MAX_CONTROL_MESSAGE_BYTES: usize = 512 << 10;
+///
+/// It must also fit a socket's default send buffer (`net.core.wmem_default`, 208 KiB on
+/// Linux): a `SOCK_SEQPACKET` message larger than that cannot be sent at all.
+pub const MAX_CONTROL_MESSAGE_BYTES: usize = 160 << 10;
 
 /// What the worker tells the host.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -297,11 +297,11 @@ mod tests {
         let (sgx, _) = hw.sgx_quote(&[1; 64], &[2; 32], false);
         assert_eq!(
             crate::dcap::collateral_cache_key(&tdx).as_deref(),
-            Some("dcap:TDX:C0FFEE000000:0000")
+            Some("dcap:TDX:C0FFEE000000:0000:processor")
         );
         assert_eq!(
             crate::dcap::collateral_cache_key(&sgx).as_deref(),
-            Some("dcap:SGX:C0FFEE000000:0000")
+            Some("dcap:SGX:C0FFEE000000:0000:processor")
         );
     }
 

@@ -631,15 +631,15 @@ fn the_parsing_only_vectors_parse() {
     let sgx = parse_quote(SGX_QUOTE).unwrap();
     assert_eq!(
         collateral_cache_key(SGX_QUOTE).as_deref(),
-        Some("dcap:SGX:00A067110000:0000")
+        Some("dcap:SGX:00A067110000:0000:processor")
     );
     assert_eq!(
         collateral_cache_key(TDX_QUOTE).as_deref(),
-        Some("dcap:TDX:B0C06F000000:0000")
+        Some("dcap:TDX:B0C06F000000:0000:platform")
     );
     assert_eq!(
         collateral_cache_key(OAK_TDX_QUOTE).as_deref(),
-        Some("dcap:TDX:00806F050000:0000")
+        Some("dcap:TDX:00806F050000:0000:platform")
     );
     assert_eq!(collateral_cache_key(&TDX_QUOTE[..600]), None);
     assert_eq!((sgx.tee, sgx.version), (DcapTee::Sgx, 3));

@@ -162,7 +162,7 @@ async fn a_forged_binding_is_refused_whichever_value_the_host_changes() {
         let h = harness("sqlite", &hardware, kind, &HardwareRequirements::default()).await;
         let platform = TestPlatform::new(Arc::clone(&hardware), kind);
         // The host changes each of the values the hardware bound, in the clear envelope.
-        for change in 0..3 {
+        for change in 0..4 {
             let (_, mut request) = attestation_request(&platform, h.nonce().await, "c-1");
             let PlatformEvidence::Hardware(evidence) = &mut request.evidence else {
                 panic!("hardware evidence expected");
@@ -170,6 +170,8 @@ async fn a_forged_binding_is_refused_whichever_value_the_host_changes() {
             match change {
                 0 => evidence.policy_hash.0[0] ^= 1,
                 1 => evidence.tls_public_key_sha256.0[0] ^= 1,
+                // Another fresh nonce of the service's, in place of the one the hardware bound.
+                2 => evidence.nonce = h.nonce().await,
                 _ => evidence.computation_id.push('x'),
             }
             assert_eq!(
@@ -267,6 +269,36 @@ async fn an_endorsement_is_cached_and_evidence_without_one_uses_the_cache() {
             .await
             .unwrap_or_else(|e| panic!("{kind}: {e}"));
         assert_eq!(h.counts().await.certificates, 2, "{kind}");
+        h.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_an_attestation_that_succeeds_caches_its_endorsement() {
+    let hardware = Arc::new(TestHardware::new());
+    for kind in [PlatformKind::SevSnp, PlatformKind::Tdx] {
+        let h = harness("sqlite", &hardware, kind, &HardwareRequirements::default()).await;
+        let full = TestPlatform::new(Arc::clone(&hardware), kind);
+        let mut bare = full.clone();
+        bare.with_endorsement = false;
+        // Evidence whose endorsement verifies, but which fails a later check: a nonce the
+        // service never issued, and a forged binding. Neither caches its endorsement.
+        let (_, request) = attestation_request(&full, Nonce::random().unwrap(), "c-1");
+        assert_eq!(refusal(h.client.attest(&request).await), "unknown-nonce", "{kind}");
+        let mut forged = full.clone();
+        forged.signed_report_data = Some([9; 64]);
+        let (_, request) = attestation_request(&forged, h.nonce().await, "c-1");
+        assert_eq!(
+            refusal(h.client.attest(&request).await),
+            "report-data-mismatch",
+            "{kind}"
+        );
+        let (_, request) = attestation_request(&bare, h.nonce().await, "c-1");
+        assert_eq!(
+            refusal(h.client.attest(&request).await),
+            "endorsement-missing",
+            "{kind}: a failed attestation left its endorsement in the cache"
+        );
         h.stop().await;
     }
 }
