@@ -52,7 +52,8 @@ pub const fn trust_statement(kind: PlatformKind) -> &'static str {
         }
         PlatformKind::Tdx => {
             "Intel TDX: trusts Intel (the CPU, the TDX module, the quoting enclave and the keys \
-             behind the pinned SGX Root CA) and the MRTD's contents; not the host or VMM"
+             behind the pinned SGX Root CA) and what its measurement covers (firmware, kernel, \
+             command line, initrd); not the VMM"
         }
         PlatformKind::Sgx => {
             "Intel SGX: trusts Intel (the CPU, the quoting enclave and the keys behind the \

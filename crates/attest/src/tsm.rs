@@ -18,8 +18,10 @@
 //!
 //! [`TsmPlatform`] is a [`Platform`] over it. [`TsmPlatform::open`] checks `provider` against
 //! the platform kind and takes one probe report (report data all zero) to learn the
-//! measurement: the SEV-SNP launch measurement, or the TDX MRTD. [`Platform::evidence`] then,
-//! for each request, in a new entry with a name no other process can guess:
+//! measurement: the SEV-SNP launch measurement, or the TDX measurement
+//! ([`crate::dcap::tdx_measurement`]). [`Platform::evidence`] then, for each request, in a new
+//! entry of its own (its name is random, but the directory can be listed: the generation check
+//! below, not the name, is what detects another writer):
 //!
 //! 1. reads `provider` and refuses any but the kind's ([`TsmError::ProviderMismatch`]);
 //! 2. reads `generation`, writes [`crate::binding::report_data`] of the request to `inblob`,
@@ -362,7 +364,8 @@ impl TsmPlatform {
     }
 
     /// A name for a new entry: this process, a counter and 8 random bytes, so that no other
-    /// process can guess it and write into it first.
+    /// process picks the same name by accident (one that lists the directory can still find it:
+    /// the generation check is what detects its writes).
     fn entry_name(&self) -> Result<String, AttestError> {
         let mut random = [0u8; 8];
         ring::rand::SystemRandom::new()

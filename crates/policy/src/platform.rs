@@ -16,7 +16,8 @@ pub enum Platform {
     Sgx,
     /// AMD SEV-SNP: the launch measurement, 48 bytes (SHA-384).
     SevSnp,
-    /// Intel TDX: MRTD, 48 bytes (SHA-384).
+    /// Intel TDX: SHA-384 over MRTD, the host-set configuration registers and RTMR0-3, 48 bytes
+    /// (`covenant_attest::dcap::tdx_measurement`).
     Tdx,
     /// AWS Nitro Enclaves: PCR0, 48 bytes (SHA-384 of the enclave image).
     Nitro,
@@ -74,7 +75,7 @@ impl Platform {
             Platform::Software => "a SHA-256 of the covenant executable (32 bytes)",
             Platform::Sgx => "an SGX MRENCLAVE (32 bytes)",
             Platform::SevSnp => "an SEV-SNP launch measurement (48 bytes)",
-            Platform::Tdx => "a TDX MRTD (48 bytes)",
+            Platform::Tdx => "a TDX measurement (48 bytes)",
             Platform::Nitro => "a Nitro PCR0 (48 bytes)",
             Platform::TrustZone => "a SHA-256 of the trusted application (32 bytes)",
             Platform::Sel4 => "a SHA-256 of the seL4 system image (32 bytes)",

@@ -101,7 +101,7 @@ fn evidence_signed_by_another_key_but_naming_the_enrolled_one_is_refused() {
 }
 
 #[test]
-fn hardware_platform_kinds_have_no_verifier_yet() {
+fn software_evidence_has_a_verifier_only_for_the_software_platform() {
     for kind in PlatformKind::ALL {
         let result = verifier_for(kind);
         if kind == PlatformKind::Software {

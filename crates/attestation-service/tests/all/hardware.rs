@@ -284,7 +284,11 @@ async fn only_an_attestation_that_succeeds_caches_its_endorsement() {
         // Evidence whose endorsement verifies, but which fails a later check: a nonce the
         // service never issued, and a forged binding. Neither caches its endorsement.
         let (_, request) = attestation_request(&full, Nonce::random().unwrap(), "c-1");
-        assert_eq!(refusal(h.client.attest(&request).await), "unknown-nonce", "{kind}");
+        assert_eq!(
+            refusal(h.client.attest(&request).await),
+            "unknown-nonce",
+            "{kind}"
+        );
         let mut forged = full.clone();
         forged.signed_report_data = Some([9; 64]);
         let (_, request) = attestation_request(&forged, h.nonce().await, "c-1");

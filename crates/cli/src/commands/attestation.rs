@@ -49,7 +49,8 @@ pub const VERIFY_LONG_ABOUT: &str = "Verify hardware attestation evidence offlin
      one that allows a migration agent is refused. TDX and SGX: --evidence is the DCAP quote \
      (raw or hex) and --endorsement the collateral JSON (QuoteCollateralV3, as a PCCS or \
      dcap-qvl serves it); the chain goes to the pinned Intel SGX Root CA; the measurement is \
-     the MRTD (TDX) or MRENCLAVE (SGX); a TCB status other than up-to-date is refused unless \
+     SHA-384 over MRTD, the configuration registers and RTMR0-3 (TDX; each is printed too) or \
+     MRENCLAVE (SGX); a TCB status other than up-to-date is refused unless \
      named with --accept-tcb-status (the advisories are printed either way), and a debuggable \
      TD or enclave unless --allow-debug.";
 
@@ -329,6 +330,13 @@ fn verify_dcap(
         },
     );
     if let Some(tdx) = &verified.tdx {
+        details.insert("mrtd".into(), hex::encode(tdx.mrtd).into());
+        details.insert("mr_config_id".into(), hex::encode(tdx.mr_config_id).into());
+        details.insert("mr_owner".into(), hex::encode(tdx.mr_owner).into());
+        details.insert(
+            "mr_owner_config".into(),
+            hex::encode(tdx.mr_owner_config).into(),
+        );
         for (index, rtmr) in tdx.rtmrs.iter().enumerate() {
             details.insert(format!("rtmr{index}"), hex::encode(rtmr).into());
         }

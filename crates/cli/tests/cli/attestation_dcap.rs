@@ -76,6 +76,10 @@ fn attestation_verify_evidence_tdx_genuine_quote() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["platform"], "tdx");
     assert_eq!(json["measurement"], TDX_MEASUREMENT);
+    assert_eq!(
+        json["details"]["mrtd"],
+        "91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7"
+    );
     assert_eq!(json["details"]["tcb_status"], "up-to-date");
     assert_eq!(json["report_data"].as_str().unwrap().len(), 128);
 
