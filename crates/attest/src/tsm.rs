@@ -143,7 +143,7 @@ const TD_BODY_OFF_REPORT_DATA: usize = 520;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TsmError {
-    /// A [`PreparedTsm`] was asked for a second report: it holds one entry, used once.
+    /// A [`ReadyTsm`] was asked for a second report: it holds one entry, used once.
     #[error("this prepared configfs-tsm entry has been used; it makes one report only")]
     AlreadyUsed,
     /// configfs-tsm serves SEV-SNP and TDX guests only.
@@ -373,7 +373,7 @@ impl TsmPlatform {
             .map_err(|_| AttestError::Random)?;
         Ok(format!(
             "{}{}-{}",
-            PreparedTsm::entry_prefix(std::process::id()),
+            entry_prefix(std::process::id()),
             self.next_entry.fetch_add(1, Ordering::Relaxed),
             hex::encode(random)
         ))
@@ -552,8 +552,9 @@ impl Platform for TsmPlatform {
     }
 }
 
-/// The attributes of one report entry, opened in advance ([`TsmPlatform::prepare_one`]).
+/// The attributes of one report entry, opened in advance ([`TsmPlatform::prepare`]).
 struct OpenedEntry {
+    path: PathBuf,
     provider: fs::File,
     generation_before: fs::File,
     inblob: fs::File,
@@ -562,78 +563,159 @@ struct OpenedEntry {
     generation_after: fs::File,
 }
 
-/// A [`TsmPlatform`] with one report entry made and its attributes opened in advance, for a
-/// process that cannot open files when it needs its evidence: the worker, whose seccomp filter
-/// forbids `open` and `mkdir` from before it has its nonce. [`Platform::evidence`] then only
-/// reads and writes the open descriptors; it works **once** (one entry, one report) and cannot
-/// retry a raced generation in a new entry, so a race is an error. The entry is not removed
-/// (`rmdir` is forbidden too): its name starts with [`PreparedTsm::entry_prefix`], and the
-/// process that started the worker removes it ([`remove_entries`]).
+/// A [`TsmPlatform`] with two report entries made and their attributes opened in advance, for
+/// a process that can neither open files nor parse what it reads until later: the worker, which
+/// hardens (its seccomp filter forbids `open`, `mkdir` and `rmdir`) before it parses anything.
+/// Nothing has been read or parsed yet; [`PreparedTsm::probe`], once hardened, takes the probe
+/// report through the first entry and gives the [`Platform`] ([`ReadyTsm`]), whose one report
+/// goes through the second. Neither entry can be retried or removed by the worker: a raced
+/// generation is an error, and the entries, named with [`entry_prefix`], are removed by the
+/// process that started the worker ([`remove_entries`]).
 pub struct PreparedTsm {
     platform: TsmPlatform,
-    entry: PathBuf,
-    files: std::sync::Mutex<Option<OpenedEntry>>,
+    probe: OpenedEntry,
+    report: OpenedEntry,
 }
 
 impl std::fmt::Debug for PreparedTsm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PreparedTsm")
             .field("platform", &self.platform)
+            .field("probe", &self.probe.path)
+            .field("report", &self.report.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The prefix of every report entry process `pid` makes: `covenant-<pid>-`.
+pub fn entry_prefix(pid: u32) -> String {
+    format!("covenant-{pid}-")
+}
+
+impl PreparedTsm {
+    /// The platform kind.
+    pub fn kind(&self) -> PlatformKind {
+        self.platform.kind
+    }
+
+    /// Takes the probe report (report data all zero) through the first entry, reading and
+    /// writing only its open descriptors, and learns the measurement.
+    ///
+    /// # Errors
+    /// As [`Platform::evidence`]: a provider of another kind, a raced generation, a report that
+    /// does not parse or carries other report data.
+    pub fn probe(self) -> Result<ReadyTsm, AttestError> {
+        let Self {
+            mut platform,
+            probe,
+            report,
+        } = self;
+        platform.measurement = platform
+            .report_through(probe, &[0; REPORT_DATA_LEN], None)?
+            .measurement;
+        Ok(ReadyTsm {
+            entry: report.path.clone(),
+            platform,
+            files: std::sync::Mutex::new(Some(report)),
+        })
+    }
+}
+
+/// A probed [`PreparedTsm`]: a [`Platform`] that makes **one** report, through the entry opened
+/// in advance.
+pub struct ReadyTsm {
+    platform: TsmPlatform,
+    entry: PathBuf,
+    files: std::sync::Mutex<Option<OpenedEntry>>,
+}
+
+impl std::fmt::Debug for ReadyTsm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadyTsm")
+            .field("platform", &self.platform)
             .field("entry", &self.entry)
             .finish_non_exhaustive()
     }
 }
 
-impl PreparedTsm {
-    /// The prefix of every entry this process makes: `covenant-<pid>-`.
-    pub fn entry_prefix(pid: u32) -> String {
-        format!("covenant-{pid}-")
-    }
-
-    /// The entry's path.
+impl ReadyTsm {
+    /// The report entry's path.
     pub fn entry(&self) -> &Path {
         &self.entry
-    }
-
-    fn take_files(&self) -> Result<OpenedEntry, AttestError> {
-        self.files
-            .lock()
-            .map_err(|_| TsmError::AlreadyUsed)?
-            .take()
-            .ok_or_else(|| TsmError::AlreadyUsed.into())
     }
 }
 
 /// Removes the report entries under `report_root` that process `pid` made and left (see
-/// [`PreparedTsm`]). Returns how many were removed.
+/// [`PreparedTsm`]), and returns how many. Names come from listing the directory, so they hold
+/// no `/`; `remove_dir` does not follow a symbolic link. Every entry is tried; the first error
+/// is returned.
 ///
 /// # Errors
 /// [`AttestError::Io`] if the directory cannot be listed or an entry cannot be removed.
 pub fn remove_entries(report_root: &Path, pid: u32) -> Result<usize, AttestError> {
-    let prefix = PreparedTsm::entry_prefix(pid);
+    let prefix = entry_prefix(pid);
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| AttestError::Io { path, source }
     };
     let mut removed = 0;
+    let mut first_error = None;
     for entry in fs::read_dir(report_root).map_err(io(report_root))? {
         let entry = entry.map_err(io(report_root))?;
         if entry.file_name().to_string_lossy().starts_with(&prefix) {
             let path = entry.path();
-            fs::remove_dir(&path).map_err(io(&path))?;
-            removed += 1;
+            match fs::remove_dir(&path).map_err(io(&path)) {
+                Ok(()) => removed += 1,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
         }
     }
-    Ok(removed)
+    first_error.map_or(Ok(removed), Err)
 }
 
 impl TsmPlatform {
-    /// Makes one report entry now and opens its attributes, so that the evidence can later be
-    /// taken without opening anything ([`PreparedTsm`]).
+    /// Makes two report entries now and opens their attributes, reading nothing, so that the
+    /// probe and the evidence can later be taken without opening anything ([`PreparedTsm`]).
     ///
     /// # Errors
-    /// [`AttestError::Io`] if the entry cannot be made or an attribute opened.
-    pub fn prepare_one(self) -> Result<PreparedTsm, AttestError> {
+    /// [`AttestError::Tsm`] for another kind or too many or too large extra endorsements;
+    /// [`AttestError::Io`] if an entry cannot be made or an attribute opened (not a
+    /// confidential guest, no permission).
+    pub fn prepare(
+        kind: PlatformKind,
+        report_root: PathBuf,
+        extra_endorsements: Vec<Vec<u8>>,
+    ) -> Result<PreparedTsm, AttestError> {
+        Self::unprobed(kind, report_root, extra_endorsements)?.prepared()
+    }
+
+    /// [`TsmPlatform::prepare`] with a fake kernel acting on a plain directory.
+    #[cfg(test)]
+    fn prepare_with_fake_kernel(
+        kind: PlatformKind,
+        report_root: PathBuf,
+        extra_endorsements: Vec<Vec<u8>>,
+        kernel: FakeKernel,
+    ) -> Result<PreparedTsm, AttestError> {
+        let mut platform = Self::unprobed(kind, report_root, extra_endorsements)?;
+        platform.fake_kernel = Some(kernel);
+        platform.prepared()
+    }
+
+    fn prepared(self) -> Result<PreparedTsm, AttestError> {
+        let probe = self.open_entry()?;
+        let report = self.open_entry()?;
+        Ok(PreparedTsm {
+            platform: self,
+            probe,
+            report,
+        })
+    }
+
+    /// Makes a report entry and opens its attributes.
+    fn open_entry(&self) -> Result<OpenedEntry, AttestError> {
         let entry = self.report_root.join(self.entry_name()?);
         fs::create_dir(&entry).map_err(|source| AttestError::Io {
             path: entry.clone(),
@@ -660,19 +742,68 @@ impl TsmPlatform {
             },
             _ => None,
         };
-        let files = OpenedEntry {
+        Ok(OpenedEntry {
             provider: open("provider", false)?,
             generation_before: open("generation", false)?,
             inblob: open("inblob", true)?,
             outblob: open("outblob", false)?,
             auxblob,
             generation_after: open("generation", false)?,
-        };
-        Ok(PreparedTsm {
-            platform: self,
-            entry,
-            files: std::sync::Mutex::new(Some(files)),
+            path: entry,
         })
+    }
+
+    /// One report through an entry opened in advance, using only its descriptors: steps 1, 2
+    /// (without a retry), 4 and 5 of the module documentation.
+    fn report_through(
+        &self,
+        files: OpenedEntry,
+        report_data: &[u8; REPORT_DATA_LEN],
+        measurement: Option<&Measurement>,
+    ) -> Result<Report, AttestError> {
+        let at = |name: &str| files.path.join(name);
+        let provider = read_file_text(files.provider, &at("provider"))?;
+        if provider != self.provider {
+            return Err(TsmError::ProviderMismatch {
+                kind: self.kind,
+                expected: self.provider,
+                found: provider.chars().take(64).collect(),
+            }
+            .into());
+        }
+        let before =
+            parse_generation(&read_file_text(files.generation_before, &at("generation"))?)?;
+        let mut inblob = files.inblob;
+        inblob
+            .write_all(report_data)
+            .map_err(|source| AttestError::Io {
+                path: at("inblob"),
+                source,
+            })?;
+        // configfs takes the write when the file is closed.
+        drop(inblob);
+        self.kernel(&files.path, KernelStep::WroteInblob);
+        let outblob = read_file_bounded(files.outblob, &at("outblob"), "outblob", MAX_OUTBLOB_LEN)?;
+        let auxblob = match files.auxblob {
+            Some(file) => Some(read_file_bounded(
+                file,
+                &at("auxblob"),
+                "auxblob",
+                MAX_AUXBLOB_LEN,
+            )?)
+            .filter(|b| !b.is_empty()),
+            None => None,
+        };
+        let after = parse_generation(&read_file_text(files.generation_after, &at("generation"))?)?;
+        if before.checked_add(1) != Some(after) {
+            return Err(TsmError::GenerationRace {
+                before,
+                after,
+                attempts: 1,
+            }
+            .into());
+        }
+        self.check(report_data, measurement, outblob, auxblob)
     }
 
     /// [`HardwareEvidence`] for `request` from a checked report.
@@ -701,7 +832,7 @@ impl TsmPlatform {
     }
 }
 
-impl Platform for PreparedTsm {
+impl Platform for ReadyTsm {
     fn kind(&self) -> PlatformKind {
         self.platform.kind
     }
@@ -711,58 +842,22 @@ impl Platform for PreparedTsm {
     }
 
     fn evidence(&self, request: &EvidenceRequest) -> Result<PlatformEvidence, AttestError> {
-        let platform = &self.platform;
         let report_data = crate::binding::report_data(
             &request.nonce,
             &request.tls_public_key_sha256,
             &request.policy_hash,
             &request.computation_id,
         );
-        let files = self.take_files()?;
-        let at = |name: &str| self.entry.join(name);
-        let provider = read_file_text(files.provider, &at("provider"))?;
-        if provider != platform.provider {
-            return Err(TsmError::ProviderMismatch {
-                kind: platform.kind,
-                expected: platform.provider,
-                found: provider.chars().take(64).collect(),
-            }
-            .into());
-        }
-        let before =
-            parse_generation(&read_file_text(files.generation_before, &at("generation"))?)?;
-        let mut inblob = files.inblob;
-        inblob
-            .write_all(&report_data)
-            .map_err(|source| AttestError::Io {
-                path: at("inblob"),
-                source,
-            })?;
-        // configfs takes the write when the file is closed.
-        drop(inblob);
-        platform.kernel(&self.entry, KernelStep::WroteInblob);
-        let outblob = read_file_bounded(files.outblob, &at("outblob"), "outblob", MAX_OUTBLOB_LEN)?;
-        let auxblob = match files.auxblob {
-            Some(file) => Some(read_file_bounded(
-                file,
-                &at("auxblob"),
-                "auxblob",
-                MAX_AUXBLOB_LEN,
-            )?)
-            .filter(|b| !b.is_empty()),
-            None => None,
-        };
-        let after = parse_generation(&read_file_text(files.generation_after, &at("generation"))?)?;
-        if before.checked_add(1) != Some(after) {
-            return Err(TsmError::GenerationRace {
-                before,
-                after,
-                attempts: 1,
-            }
-            .into());
-        }
-        let report = platform.check(&report_data, Some(&platform.measurement), outblob, auxblob)?;
-        Ok(platform.hardware_evidence(request, report))
+        let files = self
+            .files
+            .lock()
+            .map_err(|_| TsmError::AlreadyUsed)?
+            .take()
+            .ok_or(TsmError::AlreadyUsed)?;
+        let report =
+            self.platform
+                .report_through(files, &report_data, Some(&self.platform.measurement))?;
+        Ok(self.platform.hardware_evidence(request, report))
     }
 }
 
@@ -1191,18 +1286,36 @@ mod tests {
         }
     }
 
+    fn prepare(kernel: &Arc<FakeKernel>, root: &Path) -> Result<PreparedTsm, AttestError> {
+        let fake = Arc::clone(kernel);
+        TsmPlatform::prepare_with_fake_kernel(
+            kernel.kind,
+            root.to_path_buf(),
+            Vec::new(),
+            Arc::new(move |entry, step| fake.step(entry, step)),
+        )
+    }
+
     #[test]
-    fn a_prepared_entry_gives_one_report_through_descriptors_opened_in_advance() {
+    fn a_prepared_platform_reads_nothing_until_probed_then_reports_once() {
         for (kind, provider) in [
             (PlatformKind::SevSnp, PROVIDER_SEV_SNP),
             (PlatformKind::Tdx, PROVIDER_TDX),
         ] {
             let root = tempfile::tempdir().unwrap();
             let kernel = FakeKernel::new(kind, provider);
-            let prepared = open(&kernel, root.path(), Vec::new())
-                .unwrap()
-                .prepare_one()
-                .unwrap();
+            let prepared = prepare(&kernel, root.path()).unwrap();
+            // Two entries made and opened; nothing written to either, so nothing read or
+            // parsed (what the worker does before it hardens).
+            assert_eq!(kernel.entries_made.load(Ordering::SeqCst), 2);
+            for entry in fs::read_dir(root.path()).unwrap() {
+                let inblob = fs::read(entry.unwrap().path().join("inblob")).unwrap();
+                assert!(inblob.is_empty());
+            }
+            // Hardened, it probes through the first entry and reports through the second,
+            // opening nothing.
+            let prepared = prepared.probe().unwrap();
+            assert_eq!(prepared.kind(), kind);
             let request = request();
             let evidence = hardware(prepared.evidence(&request).unwrap());
             let (report, endorsements) = evidence.decoded_parts().unwrap();
@@ -1234,24 +1347,39 @@ mod tests {
                 .unwrap()
                 .to_string_lossy()
                 .into_owned();
-            assert!(name.starts_with(&PreparedTsm::entry_prefix(std::process::id())));
-            for attribute in ATTRIBUTES {
-                let _ = fs::remove_file(prepared.entry().join(attribute));
+            assert!(name.starts_with(&entry_prefix(std::process::id())));
+            for entry in fs::read_dir(root.path()).unwrap() {
+                let entry = entry.unwrap().path();
+                for attribute in ATTRIBUTES {
+                    let _ = fs::remove_file(entry.join(attribute));
+                }
             }
-            assert_eq!(remove_entries(root.path(), std::process::id()).unwrap(), 1);
+            assert_eq!(remove_entries(root.path(), std::process::id()).unwrap(), 2);
             assert_no_entries(root.path());
         }
     }
 
     #[test]
-    fn a_prepared_entry_refuses_a_raced_generation_and_a_report_for_other_data() {
-        for behaviour in [Behaviour::RacesOnce, Behaviour::IgnoresInblob] {
+    fn a_prepared_platform_refuses_a_raced_generation_and_a_report_for_other_data() {
+        for behaviour in [Behaviour::RacesAlways, Behaviour::IgnoresInblob] {
             let root = tempfile::tempdir().unwrap();
             let kernel = FakeKernel::new(PlatformKind::SevSnp, PROVIDER_SEV_SNP);
-            let prepared = open(&kernel, root.path(), Vec::new())
-                .unwrap()
-                .prepare_one()
-                .unwrap();
+            // In the probe...
+            kernel.set(behaviour);
+            let refused = prepare(&kernel, root.path()).unwrap().probe().unwrap_err();
+            assert!(
+                matches!(
+                    refused,
+                    AttestError::Tsm(
+                        TsmError::GenerationRace { attempts: 1, .. }
+                            | TsmError::ReportDataMismatch { .. }
+                    )
+                ),
+                "{behaviour:?}: {refused}"
+            );
+            // ...and in the report.
+            kernel.set(Behaviour::Honest);
+            let prepared = prepare(&kernel, root.path()).unwrap().probe().unwrap();
             kernel.set(behaviour);
             let refused = prepared.evidence(&request()).unwrap_err();
             assert!(

@@ -163,7 +163,7 @@ pub fn run(options: &WorkerOptions) -> Result<(), WorkerError> {
 }
 
 /// What the worker reads from the file system before it hardens: bytes only (and, for a
-/// hardware platform, the report entry it will use, opened: see [`PreparedTsm`]).
+/// hardware platform, the report entries it will use, made and opened: see [`PreparedTsm`]).
 struct StartupFiles {
     policy: Vec<u8>,
     platform: StartupPlatform,
@@ -176,8 +176,8 @@ enum StartupPlatform {
         key: Zeroizing<Vec<u8>>,
         measurement: Measurement,
     },
-    /// Its probe report was taken and its one report entry made and opened, before
-    /// hardening: once hardened, the worker can neither make nor open files.
+    /// Its two report entries (probe and report) made and opened before hardening, once
+    /// hardened the worker can neither make nor open files; nothing read from them yet.
     Tsm(PreparedTsm),
 }
 
@@ -243,8 +243,9 @@ impl StartupFiles {
                     }
                     read.push(bytes);
                 }
-                let prepared = TsmPlatform::open(*kind, report_root.clone(), read)
-                    .and_then(TsmPlatform::prepare_one)
+                // Two report entries made and opened, nothing read: the probe and the report
+                // are taken through them once hardened, in `parse`.
+                let prepared = TsmPlatform::prepare(*kind, report_root.clone(), read)
                     .map_err(|e| hardware(e.to_string()))?;
                 StartupPlatform::Tsm(prepared)
             }
@@ -282,7 +283,12 @@ impl StartupFiles {
                 SoftwarePlatform::new(&certificate, &key, measurement)
                     .map_err(|e| WorkerError::Setup(format!("the software platform: {e}")))?,
             ),
-            StartupPlatform::Tsm(prepared) => Box::new(prepared),
+            StartupPlatform::Tsm(prepared) => {
+                let kind = prepared.kind();
+                Box::new(prepared.probe().map_err(|e| {
+                    WorkerError::Setup(format!("the {kind} platform's probe report: {e}"))
+                })?)
+            }
         };
         Ok((policy, platform))
     }
