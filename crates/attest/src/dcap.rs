@@ -63,8 +63,9 @@
 //! 7. the TCB status is accepted by [`DcapOptions`]: `up-to-date` always, `revoked` never,
 //!    anything else only when named ([`DcapOptions::accepted_tcb_statuses`]); the error names
 //!    the status and Intel's advisory ids;
-//! 8. debug, read by this module from the verified body: a TD with the DEBUG bit of
-//!    TD_ATTRIBUTES (bit 0), or an enclave with ATTRIBUTES.DEBUG (bit 1), refused unless
+//! 8. debug, read by this module from the verified body: a TD with any bit of TD_ATTRIBUTES'
+//!    first byte (the "TD under debug" group: DEBUG and the debug and profiling features), or
+//!    an enclave with ATTRIBUTES.DEBUG (bit 1), refused unless
 //!    [`DcapOptions::allow_debug`] (`dcap-qvl` refused it already in step 6; this does not
 //!    depend on it).
 //!
@@ -410,7 +411,7 @@ impl TdxClaims {
 }
 
 impl VerifiedQuote {
-    /// The measurement: MRTD (48 bytes) for TDX, MRENCLAVE (32 bytes) for SGX (32 zero bytes
+    /// The measurement: [`tdx_measurement`] (48 bytes) for TDX, MRENCLAVE (32 bytes) for SGX (32 zero bytes
     /// for a value built by hand with neither claims).
     pub fn measurement(&self) -> Measurement {
         match (&self.tdx, &self.sgx) {
@@ -431,9 +432,9 @@ pub struct QuoteSummary {
     pub version: u16,
     /// REPORTDATA.
     pub report_data: [u8; 64],
-    /// MRTD (TDX) or MRENCLAVE (SGX).
+    /// [`tdx_measurement`] (TDX) or MRENCLAVE (SGX).
     pub measurement: Measurement,
-    /// Whether the DEBUG bit is set (TD_ATTRIBUTES bit 0; ATTRIBUTES bit 1).
+    /// Whether a debug bit is set (any of TD_ATTRIBUTES' first byte; ATTRIBUTES bit 1).
     pub debug: bool,
 }
 

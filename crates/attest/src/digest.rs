@@ -120,7 +120,8 @@ pub const MAX_MEASUREMENT_LEN: usize = 48;
 
 /// What a platform measured about the runtime it runs: 32 bytes (SHA-256 sized) or 48 bytes
 /// (SHA-384 sized). For the software platform: the SHA-256 of the runtime's executable file.
-/// Hardware platforms report their own (an SGX MRENCLAVE is 32 bytes, a TDX MRTD 48). Travels
+/// Hardware platforms report their own (an SGX MRENCLAVE is 32 bytes; an SEV-SNP launch
+/// measurement, a Nitro PCR0 and Covenant's TDX measurement 48). Travels
 /// as lowercase hex (64 or 96 digits).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Measurement {

@@ -43,12 +43,14 @@ pub const MAX_HARDWARE_CLAIMS_LEN: usize = 2048;
 pub const MAX_ADVISORY_IDS: usize = 32;
 
 /// What a relying party trusts when it accepts evidence from each hardware platform, in plain
-/// words: carried in the verified claims and written in the service's audit log.
+/// words: carried in the verified claims ([`EvidenceClaims::trust`]). Everything inside the
+/// confidential machine is trusted too (`docs/threat-model.md`).
 pub const fn trust_statement(kind: PlatformKind) -> &'static str {
     match kind {
         PlatformKind::SevSnp => {
             "AMD SEV-SNP: trusts AMD (its secure processor, firmware and the keys behind the \
-             pinned ARK) and the launch measurement's contents; not the host or hypervisor"
+             pinned ARK) and the guest the launch measurement covers; not the hypervisor or \
+             the machine's operator"
         }
         PlatformKind::Tdx => {
             "Intel TDX: trusts Intel (the CPU, the TDX module, the quoting enclave and the keys \

@@ -661,7 +661,13 @@ pub fn remove_entries(report_root: &Path, pid: u32) -> Result<usize, AttestError
     let mut removed = 0;
     let mut first_error = None;
     for entry in fs::read_dir(report_root).map_err(io(report_root))? {
-        let entry = entry.map_err(io(report_root))?;
+        let entry = match entry.map_err(io(report_root)) {
+            Ok(entry) => entry,
+            Err(e) => {
+                first_error.get_or_insert(e);
+                continue;
+            }
+        };
         if entry.file_name().to_string_lossy().starts_with(&prefix) {
             let path = entry.path();
             match fs::remove_dir(&path).map_err(io(&path)) {
@@ -1040,8 +1046,9 @@ fn uuid_text(guid: &[u8; 16]) -> String {
     )
 }
 
-/// The MRTD and report data of a TDX quote (version 4, or version 5 with a TDX 1.0 or 1.5 TD
-/// report body). Parses the layout only; nothing is verified.
+/// The measurement ([`crate::dcap::tdx_measurement`]) and report data of a TDX quote (version
+/// 4, or version 5 with a TDX 1.0 or 1.5 TD report body). Parses the layout only; nothing is
+/// verified.
 fn tdx_quote_fields(quote: &[u8]) -> Result<(Measurement, [u8; REPORT_DATA_LEN]), String> {
     let u16_at = |at: usize| {
         quote

@@ -306,17 +306,13 @@ impl AttestationService {
         }
         // Only now, with every check passed and the certificate recorded, is the endorsement
         // worth keeping for others: evidence that fails a later check (a used nonce, a
-        // measurement not allowed) cannot replace what honest hosts rely on.
-        if let Some(cached) = to_cache {
-            self.db
-                .store_endorsement(
-                    kind.as_str(),
-                    &cached.key,
-                    &cached.sha256,
-                    &cached.body_base64,
-                    unix_ms(now),
-                )
-                .await?;
+        // measurement not allowed) cannot replace what honest hosts rely on. The certificate
+        // is issued whatever happens here: the cache is a convenience, and failing the request
+        // now would leave an issued certificate its runtime never received.
+        if let Some(cached) = to_cache
+            && let Err(e) = self.cache_endorsement(kind, &cached, now).await
+        {
+            tracing::warn!(%kind, key = %cached.key, error = %e, "could not cache an endorsement");
         }
         let response = AttestationResponse {
             serial: issued.serial.clone(),
@@ -433,6 +429,32 @@ impl AttestationService {
             _ => None,
         };
         Ok((platform, kind, verified, to_cache))
+    }
+
+    /// Caches `cached` unless the entry already there is fresher: DCAP collateral with a
+    /// higher TCB evaluation number, or the same number and a later TCB info issue date, is
+    /// never replaced by older collateral, so that a host whose own old collateral still
+    /// verifies cannot roll back what every other host relying on the cache gets.
+    async fn cache_endorsement(
+        &self,
+        kind: PlatformKind,
+        cached: &CachedEndorsement,
+        now: OffsetDateTime,
+    ) -> Result<(), ServiceError> {
+        if let Some(existing) = self.db.endorsement(kind.as_str(), &cached.key).await?
+            && freshness(&existing) > freshness(&cached.body_base64)
+        {
+            return Ok(());
+        }
+        self.db
+            .store_endorsement(
+                kind.as_str(),
+                &cached.key,
+                &cached.sha256,
+                &cached.body_base64,
+                unix_ms(now),
+            )
+            .await
     }
 
     /// The status of a certificate (not audited; see [`AttestationService::audited`]).
@@ -591,6 +613,25 @@ fn cacheable(kind: PlatformKind, endorsement_base64: &str) -> bool {
     }
 }
 
+/// How fresh an endorsement is, for [`AttestationService::cache_endorsement`]: for DCAP
+/// collateral its TCB info's `tcbEvaluationDataNumber` and `issueDate` (RFC 3339 UTC, so text
+/// order is time order); nothing for an SEV-SNP VCEK, which is one certificate per chip and
+/// TCB whatever the host sends. Read from JSON whose signatures verified when it was
+/// accepted.
+fn freshness(endorsement_base64: &str) -> Option<(u64, String)> {
+    use base64::Engine as _;
+    let json = base64::engine::general_purpose::STANDARD
+        .decode(endorsement_base64)
+        .ok()?;
+    let collateral: serde_json::Value = serde_json::from_slice(&json).ok()?;
+    let tcb_info: serde_json::Value =
+        serde_json::from_str(collateral.get("tcb_info")?.as_str()?).ok()?;
+    Some((
+        tcb_info.get("tcbEvaluationDataNumber")?.as_u64()?,
+        tcb_info.get("issueDate")?.as_str()?.to_owned(),
+    ))
+}
+
 /// For the audit log: what the hardware said, and a warning when the roots are not the pinned
 /// production ones.
 fn hardware_note(verified: &VerifiedEvidence, anchors: &TrustAnchors) -> String {
@@ -626,4 +667,50 @@ fn instance_already_live(live: &CertificateRecord) -> Result<ServiceError, Servi
         serial: live.serial.clone(),
         not_after: rfc3339_ms(live.not_after)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+
+    use super::*;
+
+    fn collateral(evaluation: u64, issued: &str) -> String {
+        let tcb_info = serde_json::json!({
+            "tcbEvaluationDataNumber": evaluation,
+            "issueDate": issued,
+        });
+        let body = serde_json::json!({ "tcb_info": tcb_info.to_string() });
+        base64::engine::general_purpose::STANDARD.encode(body.to_string())
+    }
+
+    #[test]
+    fn newer_collateral_is_fresher_by_evaluation_number_then_issue_date() {
+        let old = collateral(17, "2025-06-19T10:16:03Z");
+        let later_issue = collateral(17, "2025-06-20T00:00:00Z");
+        let newer_evaluation = collateral(18, "2025-01-01T00:00:00Z");
+        assert!(freshness(&later_issue) > freshness(&old));
+        assert!(freshness(&newer_evaluation) > freshness(&later_issue));
+        // Not collateral (an SEV-SNP VCEK, garbage): no freshness, so never "fresher" than
+        // collateral, and replaced by anything.
+        let vcek = base64::engine::general_purpose::STANDARD.encode([0x30, 0x82, 0x01]);
+        assert_eq!(freshness(&vcek), None);
+        assert!(freshness(&vcek) < freshness(&old));
+    }
+
+    #[test]
+    fn collateral_with_a_pck_chain_of_its_own_is_not_cached() {
+        let encode = |value: serde_json::Value| {
+            base64::engine::general_purpose::STANDARD.encode(value.to_string())
+        };
+        let plain = encode(serde_json::json!({ "tcb_info": "{}" }));
+        let null_chain = encode(serde_json::json!({ "pck_certificate_chain": null }));
+        let own_chain = encode(serde_json::json!({ "pck_certificate_chain": "-----BEGIN" }));
+        assert!(cacheable(PlatformKind::Tdx, &plain));
+        assert!(cacheable(PlatformKind::Sgx, &null_chain));
+        assert!(!cacheable(PlatformKind::Tdx, &own_chain));
+        assert!(!cacheable(PlatformKind::Tdx, "not base64!"));
+        // A VCEK is per chip and TCB: always cacheable.
+        assert!(cacheable(PlatformKind::SevSnp, "anything"));
+    }
 }

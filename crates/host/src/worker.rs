@@ -226,6 +226,13 @@ impl StartupFiles {
                 endorsements,
             } => {
                 let hardware = |e: String| WorkerError::Setup(format!("the {kind} platform: {e}"));
+                if endorsements.len() > covenant_attest::platform::MAX_ENDORSEMENTS {
+                    return Err(hardware(format!(
+                        "{} endorsements; hardware evidence carries at most {}",
+                        endorsements.len(),
+                        covenant_attest::platform::MAX_ENDORSEMENTS
+                    )));
+                }
                 let mut read = Vec::new();
                 for path in endorsements {
                     let mut bytes = Vec::new();

@@ -73,6 +73,8 @@ pub struct TestPlatform {
     pub with_endorsement: bool,
     /// Replaces the report data the hardware signs (to forge a binding).
     pub signed_report_data: Option<[u8; 64]>,
+    /// SEV-SNP: the VMPL the report is requested at (0 unless a test says otherwise).
+    pub vmpl: u32,
 }
 
 impl TestPlatform {
@@ -92,6 +94,7 @@ impl TestPlatform {
             debug: false,
             with_endorsement: true,
             signed_report_data: None,
+            vmpl: 0,
         }
     }
 }
@@ -123,9 +126,12 @@ impl Platform for TestPlatform {
         let (raw, endorsement) = match self.kind {
             PlatformKind::SevSnp => {
                 let policy = SEV_SNP_POLICY | if self.debug { SEV_SNP_POLICY_DEBUG } else { 0 };
-                let (report, vcek) =
-                    self.hardware
-                        .sev_snp_report(&data, &HARDWARE_MEASUREMENT_BYTES, policy);
+                let (report, vcek) = self.hardware.sev_snp_report_at_vmpl(
+                    &data,
+                    &HARDWARE_MEASUREMENT_BYTES,
+                    policy,
+                    self.vmpl,
+                );
                 (report, Some(vcek))
             }
             PlatformKind::Tdx => {

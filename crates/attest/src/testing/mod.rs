@@ -192,13 +192,27 @@ impl TestHardware {
         measurement: &[u8; 48],
         policy: u64,
     ) -> (Vec<u8>, Vec<u8>) {
+        self.sev_snp_report_at_vmpl(report_data, measurement, policy, 0)
+    }
+
+    /// [`TestHardware::sev_snp_report`] requested at VMPL `vmpl`.
+    ///
+    /// # Panics
+    /// If signing fails (the system random number generator failed).
+    pub fn sev_snp_report_at_vmpl(
+        &self,
+        report_data: &[u8; 64],
+        measurement: &[u8; 48],
+        policy: u64,
+        vmpl: u32,
+    ) -> (Vec<u8>, Vec<u8>) {
         let mut report = vec![0u8; sev_snp::REPORT_LEN];
         let mut put = |offset: usize, bytes: &[u8]| {
             report[offset..offset + bytes.len()].copy_from_slice(bytes);
         };
         put(sev_snp::OFF_VERSION, &3u32.to_le_bytes());
         put(sev_snp::OFF_POLICY, &policy.to_le_bytes());
-        put(sev_snp::OFF_VMPL, &0u32.to_le_bytes());
+        put(sev_snp::OFF_VMPL, &vmpl.to_le_bytes());
         put(
             sev_snp::OFF_SIG_ALGO,
             &sev_snp::SIG_ALGO_ECDSA_P384_SHA384.to_le_bytes(),

@@ -308,6 +308,68 @@ async fn only_an_attestation_that_succeeds_caches_its_endorsement() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sev_snp_report_from_another_vmpl_than_0_is_refused() {
+    let hardware = Arc::new(TestHardware::new());
+    let h = harness(
+        "sqlite",
+        &hardware,
+        PlatformKind::SevSnp,
+        &HardwareRequirements::default(),
+    )
+    .await;
+    let mut platform = TestPlatform::new(Arc::clone(&hardware), PlatformKind::SevSnp);
+    platform.vmpl = 1;
+    let (_, request) = attestation_request(&platform, h.nonce().await, "c-1");
+    match h.client.attest(&request).await {
+        Err(ClientError::Refused { code, message, .. }) => {
+            assert_eq!(code, "hardware-evidence-refused");
+            assert!(message.contains("VMPL"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    platform.vmpl = 0;
+    let (_, request) = attestation_request(&platform, h.nonce().await, "c-1");
+    h.client.attest(&request).await.unwrap();
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collateral_carrying_its_own_pck_chain_verifies_but_is_not_cached_for_others() {
+    use base64::Engine as _;
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let hardware = Arc::new(TestHardware::new());
+    let h = harness(
+        "sqlite",
+        &hardware,
+        PlatformKind::Tdx,
+        &HardwareRequirements::default(),
+    )
+    .await;
+    let full = TestPlatform::new(Arc::clone(&hardware), PlatformKind::Tdx);
+    let (_, mut request) = attestation_request(&full, h.nonce().await, "c-1");
+    let PlatformEvidence::Hardware(evidence) = &mut request.evidence else {
+        panic!("hardware evidence expected");
+    };
+    // The collateral names the quote's own PCK chain: it verifies for this machine only.
+    let mut collateral: serde_json::Value =
+        serde_json::from_slice(&engine.decode(&evidence.endorsements[0]).unwrap()).unwrap();
+    collateral["pck_certificate_chain"] = serde_json::Value::String(
+        String::from_utf8(covenant_attest::testing::TEST_PCK_CHAIN_PEM.to_vec()).unwrap(),
+    );
+    evidence.endorsements = vec![engine.encode(collateral.to_string())];
+    h.client.attest(&request).await.unwrap();
+    // So it is not what the next host without collateral gets.
+    let mut bare = full.clone();
+    bare.with_endorsement = false;
+    let (_, request) = attestation_request(&bare, h.nonce().await, "c-2");
+    assert_eq!(
+        refusal(h.client.attest(&request).await),
+        "endorsement-missing"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hardware_enrolment_refuses_what_cannot_apply_and_a_second_live_platform_per_kind() {
     let hardware = TestHardware::new();
     let h = Harness::start_with_anchors("sqlite", hardware.anchors()).await;

@@ -65,10 +65,11 @@ pub struct PlatformArgs {
     /// Hardware: the configfs-tsm report directory.
     #[arg(long, value_name = "DIR", default_value = covenant_attest::tsm::DEFAULT_REPORT_ROOT)]
     pub tsm_report_root: PathBuf,
-    /// Hardware: an endorsement to send with the evidence (TDX: the DCAP collateral JSON; an
-    /// SEV-SNP VCEK if the host does not supply one); repeat for more.
+    /// Hardware: the endorsement to send with the evidence (TDX: the DCAP collateral JSON; an
+    /// SEV-SNP VCEK if the hypervisor supplies none), if the attestation service has none
+    /// cached for this machine.
     #[arg(long, value_name = "FILE")]
-    pub endorsement: Vec<PathBuf>,
+    pub endorsement: Option<PathBuf>,
 }
 
 fn parse_platform(name: &str) -> Result<PlatformKind, String> {
@@ -88,7 +89,7 @@ impl PlatformArgs {
     /// The host's platform configuration, or what is wrong with the arguments.
     fn config(self) -> anyhow::Result<PlatformConfig> {
         if self.platform == PlatformKind::Software {
-            if !self.endorsement.is_empty() {
+            if self.endorsement.is_some() {
                 return Err(Exit::refused(
                     "--endorsement: the software platform sends none (it is for --platform sev-snp|tdx)",
                 ));
@@ -114,7 +115,7 @@ impl PlatformArgs {
         Ok(PlatformConfig::Tsm {
             kind: self.platform,
             report_root: self.tsm_report_root,
-            endorsements: self.endorsement,
+            endorsements: self.endorsement.into_iter().collect(),
         })
     }
 }
