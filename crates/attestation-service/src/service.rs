@@ -219,14 +219,17 @@ impl AttestationService {
     /// [`AttestationService::audited`]).
     ///
     /// The checks, in order: the CSR (well-formed, self-signed, P-256, only expected
-    /// extensions); the signer is an enrolled platform that is not revoked; the evidence
-    /// verifies for that platform; the nonce it binds is consumed now (unknown, used and
+    /// extensions); the platform is enrolled and not revoked (software: the one whose key
+    /// signed; hardware: the live one of the evidence's kind) and the evidence verifies for it
+    /// (hardware: against the service's trust anchors, under the platform's rules, with the
+    /// report data binding the envelope's values); the nonce it binds is consumed now (unknown, used and
     /// expired nonces are refused; a nonce whose evidence verified is used up even if a later
     /// check fails); the measurement is allowed for the platform; evidence and CSR agree on TLS
     /// key, policy hash and computation id; the computation (its id and policy hash) has no
     /// live instance. Only then is a certificate signed and recorded — and the recording
     /// itself refuses a second live instance of the computation, so that two concurrent
-    /// attestations cannot both pass ([`Database::insert_certificate`]).
+    /// attestations cannot both pass ([`Database::insert_certificate`]). A hardware
+    /// endorsement that came with the evidence is cached after that (best effort).
     ///
     /// # Errors
     /// The [`ServiceError`] refusal naming the first failed check, or an internal error.
