@@ -1729,6 +1729,24 @@ mod tests {
     }
 
     #[test]
+    fn the_raw_reading_of_a_quote_agrees_with_the_verifier_on_its_measurement() {
+        // The worker reads its quote at fixed offsets; the service reads the same quote's
+        // registers through dcap-qvl. Both must make the same measurement, or the worker's
+        // probe and the certificate would disagree. The synthetic quote has distinct non-zero
+        // configuration registers and RTMRs, so a swap on either side shows.
+        let hw = TestHardware::new();
+        let (synthetic, _) = hw.tdx_quote(&[7; 64], &[0x4d; 48], false);
+        for quote in [TDX_QUOTE, TDX_QUOTE_V5, OAK_TDX_QUOTE, &synthetic] {
+            let (raw, _) = tdx_quote_fields(quote).unwrap();
+            assert_eq!(raw, crate::dcap::parse_quote(quote).unwrap().measurement);
+        }
+        assert_eq!(
+            tdx_quote_fields(&synthetic).unwrap().0,
+            crate::testing::test_tdx_measurement(&[0x4d; 48])
+        );
+    }
+
+    #[test]
     fn tdx_quotes_of_versions_4_and_5_are_read_and_others_refused() {
         for (quote, measurement) in [
             (TDX_QUOTE, TDX_QUOTE_MEASUREMENT),

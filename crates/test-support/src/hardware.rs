@@ -43,18 +43,14 @@ pub const SGX_MEASUREMENT: Measurement = Measurement::sha256(SGX_MEASUREMENT_BYT
 
 /// The measurement a (not debug) [`TestPlatform`] of `kind` reports: [`SGX_MEASUREMENT`] for
 /// SGX; for TDX, Covenant's TDX measurement of a TD whose MRTD is
-/// [`HARDWARE_MEASUREMENT_BYTES`] (its other registers as `TestHardware::tdx_quote` sets them:
-/// the configuration registers zero, RTMRn all n); [`HARDWARE_MEASUREMENT`] for the others.
+/// [`HARDWARE_MEASUREMENT_BYTES`] (its other registers as `TestHardware::tdx_quote` sets them);
+/// [`HARDWARE_MEASUREMENT`] for the others.
 pub fn hardware_measurement(kind: PlatformKind) -> Measurement {
     match kind {
         PlatformKind::Sgx => SGX_MEASUREMENT,
-        PlatformKind::Tdx => covenant_attest::dcap::tdx_measurement(
-            &HARDWARE_MEASUREMENT_BYTES,
-            &[0; 48],
-            &[0; 48],
-            &[0; 48],
-            &[[0; 48], [1; 48], [2; 48], [3; 48]],
-        ),
+        PlatformKind::Tdx => {
+            covenant_attest::testing::test_tdx_measurement(&HARDWARE_MEASUREMENT_BYTES)
+        }
         _ => HARDWARE_MEASUREMENT,
     }
 }

@@ -49,6 +49,17 @@ pub const TEST_DCAP_VALID_UNTIL: OffsetDateTime = datetime!(2049-12-31 0:00 UTC)
 pub const TEST_TD_ATTRIBUTES: [u8; 8] = [0, 0, 0, 0x10, 0, 0, 0, 0];
 /// TD_ATTRIBUTES bit 0: DEBUG.
 const TD_ATTRIBUTES_DEBUG: u8 = 1;
+/// MRCONFIGID, MROWNER and MROWNERCONFIG of a TD made here: distinct and not zero, so that a
+/// test notices if two of them were swapped anywhere they are read.
+pub const TEST_TD_CONFIG_REGISTERS: [[u8; 48]; 3] = [[0xc1; 48], [0xc2; 48], [0xc3; 48]];
+/// RTMR0 to RTMR3 of a TD made here: RTMRn is all n.
+pub const TEST_TD_RTMRS: [[u8; 48]; 4] = [[0; 48], [1; 48], [2; 48], [3; 48]];
+
+/// Covenant's measurement ([`crate::dcap::tdx_measurement`]) of a TD made here with `mrtd`.
+pub fn test_tdx_measurement(mrtd: &[u8; 48]) -> crate::Measurement {
+    let [config_id, owner, owner_config] = &TEST_TD_CONFIG_REGISTERS;
+    crate::dcap::tdx_measurement(mrtd, config_id, owner, owner_config, &TEST_TD_RTMRS)
+}
 /// The MRSIGNER of every SGX enclave made here.
 pub const TEST_SGX_MRSIGNER: [u8; 32] = [0x3c; 32];
 /// The ISVPRODID of every SGX enclave made here.
@@ -161,9 +172,8 @@ impl TestHardware {
         body.extend(td_attributes);
         body.extend([0xe7, 0x02, 0x06, 0, 0, 0, 0, 0]);
         body.extend(mrtd);
-        body.extend([0u8; 48 * 3]);
-        for rtmr in 0..4u8 {
-            body.extend([rtmr; 48]);
+        for register in TEST_TD_CONFIG_REGISTERS.iter().chain(&TEST_TD_RTMRS) {
+            body.extend(register);
         }
         body.extend(report_data);
         assert_eq!(body.len(), TD_REPORT_LEN);
@@ -259,16 +269,7 @@ mod tests {
         );
         assert_eq!(verified.report_data, report_data);
         assert_eq!(verified.tdx.as_ref().map(|td| td.mrtd), Some([0x4d; 48]));
-        assert_eq!(
-            verified.measurement(),
-            crate::dcap::tdx_measurement(
-                &[0x4d; 48],
-                &[0; 48],
-                &[0; 48],
-                &[0; 48],
-                &[[0; 48], [1; 48], [2; 48], [3; 48]]
-            )
-        );
+        assert_eq!(verified.measurement(), test_tdx_measurement(&[0x4d; 48]));
 
         let (quote, collateral) = hw.sgx_quote(&report_data, &[0x6e; 32], false);
         let verified =

@@ -84,13 +84,7 @@ fn a_synthetic_quote_with_our_report_data_verifies() {
     // another kernel behind the same firmware measures differently).
     assert_eq!(
         verified.measurement(),
-        covenant_attest::dcap::tdx_measurement(
-            &MRTD,
-            &[0; 48],
-            &[0; 48],
-            &[0; 48],
-            &[[0; 48], [1; 48], [2; 48], [3; 48]]
-        )
+        covenant_attest::testing::test_tdx_measurement(&MRTD)
     );
     assert_ne!(verified.measurement().as_bytes(), MRTD.as_slice());
     assert_eq!(tdx.td_attributes, TEST_TD_ATTRIBUTES);
