@@ -405,65 +405,15 @@ impl TsmPlatform {
     /// Makes an entry, writes `report_data`, reads the blobs and the generation before and
     /// after, and removes the entry (also on failure).
     fn one_entry(&self, report_data: &[u8; REPORT_DATA_LEN]) -> Result<Blobs, AttestError> {
-        let path = self.report_root.join(self.entry_name()?);
-        fs::create_dir(&path).map_err(|source| AttestError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let path = self.make_entry()?;
         let entry = Entry {
             platform: self,
-            path,
+            path: path.clone(),
             removed: false,
         };
-        self.kernel(&entry.path, KernelStep::Created);
-        let read = || -> Result<_, AttestError> {
-            let provider = read_text(&entry.path, "provider")?;
-            if provider != self.provider {
-                return Err(TsmError::ProviderMismatch {
-                    kind: self.kind,
-                    expected: self.provider,
-                    found: provider.chars().take(64).collect(),
-                }
-                .into());
-            }
-            let before = read_generation(&entry.path)?;
-            let inblob = entry.path.join("inblob");
-            fs::OpenOptions::new()
-                .write(true)
-                .open(&inblob)
-                .and_then(|mut file| file.write_all(report_data))
-                .map_err(|source| AttestError::Io {
-                    path: inblob,
-                    source,
-                })?;
-            // configfs takes the write when the file is closed, which it now is.
-            self.kernel(&entry.path, KernelStep::WroteInblob);
-            let outblob = read_bounded(&entry.path, "outblob", MAX_OUTBLOB_LEN)?;
-            let auxblob = match self.kind {
-                PlatformKind::SevSnp => {
-                    match read_bounded(&entry.path, "auxblob", MAX_AUXBLOB_LEN) {
-                        Ok(blob) => Some(blob).filter(|b| !b.is_empty()),
-                        // No certificates from the host: the verifier needs the endorsement
-                        // from elsewhere.
-                        Err(AttestError::Io { source, .. })
-                            if source.kind() == std::io::ErrorKind::NotFound =>
-                        {
-                            None
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                _ => None,
-            };
-            let after = read_generation(&entry.path)?;
-            Ok(Blobs {
-                before,
-                outblob,
-                auxblob,
-                after,
-            })
-        };
-        let result = read();
+        let result = self
+            .open_attributes(path)
+            .and_then(|files| self.exchange(files, report_data));
         entry.remove()?;
         result
     }
@@ -722,12 +672,24 @@ impl TsmPlatform {
 
     /// Makes a report entry and opens its attributes.
     fn open_entry(&self) -> Result<OpenedEntry, AttestError> {
+        let entry = self.make_entry()?;
+        self.open_attributes(entry)
+    }
+
+    /// Makes a report entry (`mkdir`); its attributes appear with it.
+    fn make_entry(&self) -> Result<PathBuf, AttestError> {
         let entry = self.report_root.join(self.entry_name()?);
         fs::create_dir(&entry).map_err(|source| AttestError::Io {
             path: entry.clone(),
             source,
         })?;
         self.kernel(&entry, KernelStep::Created);
+        Ok(entry)
+    }
+
+    /// Opens the attributes of report entry `entry`; configfs fills an attribute's content at
+    /// its first read, so descriptors opened now read what the report made later.
+    fn open_attributes(&self, entry: PathBuf) -> Result<OpenedEntry, AttestError> {
         let open = |name: &str, write: bool| {
             let path = entry.join(name);
             fs::OpenOptions::new()
@@ -767,8 +729,28 @@ impl TsmPlatform {
         report_data: &[u8; REPORT_DATA_LEN],
         measurement: Option<&Measurement>,
     ) -> Result<Report, AttestError> {
+        let blobs = self.exchange(files, report_data)?;
+        if blobs.before.checked_add(1) != Some(blobs.after) {
+            return Err(TsmError::GenerationRace {
+                before: blobs.before,
+                after: blobs.after,
+                attempts: 1,
+            }
+            .into());
+        }
+        self.check(report_data, measurement, blobs.outblob, blobs.auxblob)
+    }
+
+    /// Steps 1 and 2 of the module documentation through an entry's open descriptors: checks
+    /// the provider, reads the generation, writes `report_data`, reads the blobs and the
+    /// generation again. Every descriptor is closed on return.
+    fn exchange(
+        &self,
+        files: OpenedEntry,
+        report_data: &[u8; REPORT_DATA_LEN],
+    ) -> Result<Blobs, AttestError> {
         let at = |name: &str| files.path.join(name);
-        let provider = read_file_text(files.provider, &at("provider"))?;
+        let provider = read_file_text(files.provider, &at("provider"), "provider")?;
         if provider != self.provider {
             return Err(TsmError::ProviderMismatch {
                 kind: self.kind,
@@ -777,8 +759,11 @@ impl TsmPlatform {
             }
             .into());
         }
-        let before =
-            parse_generation(&read_file_text(files.generation_before, &at("generation"))?)?;
+        let before = parse_generation(&read_file_text(
+            files.generation_before,
+            &at("generation"),
+            "generation",
+        )?)?;
         let mut inblob = files.inblob;
         inblob
             .write_all(report_data)
@@ -800,16 +785,17 @@ impl TsmPlatform {
             .filter(|b| !b.is_empty()),
             None => None,
         };
-        let after = parse_generation(&read_file_text(files.generation_after, &at("generation"))?)?;
-        if before.checked_add(1) != Some(after) {
-            return Err(TsmError::GenerationRace {
-                before,
-                after,
-                attempts: 1,
-            }
-            .into());
-        }
-        self.check(report_data, measurement, outblob, auxblob)
+        let after = parse_generation(&read_file_text(
+            files.generation_after,
+            &at("generation"),
+            "generation",
+        )?)?;
+        Ok(Blobs {
+            before,
+            outblob,
+            auxblob,
+            after,
+        })
     }
 
     /// [`HardwareEvidence`] for `request` from a checked report.
@@ -892,8 +878,8 @@ fn read_file_bounded(
 }
 
 /// Reads an open text attribute without its trailing newline.
-fn read_file_text(file: fs::File, path: &Path) -> Result<String, AttestError> {
-    let bytes = read_file_bounded(file, path, "text attribute", MAX_ATTRIBUTE_TEXT_LEN)?;
+fn read_file_text(file: fs::File, path: &Path, name: &'static str) -> Result<String, AttestError> {
+    let bytes = read_file_bounded(file, path, name, MAX_ATTRIBUTE_TEXT_LEN)?;
     Ok(String::from_utf8_lossy(&bytes).trim_end().to_owned())
 }
 
@@ -929,36 +915,6 @@ impl Drop for Entry<'_> {
             let _ = fs::remove_dir(&self.path);
         }
     }
-}
-
-/// Reads attribute `name` of `entry`, refusing more than `max` bytes.
-fn read_bounded(entry: &Path, name: &'static str, max: usize) -> Result<Vec<u8>, AttestError> {
-    let path = entry.join(name);
-    let mut bytes = Vec::new();
-    fs::File::open(&path)
-        .and_then(|file| {
-            file.take(u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1))
-                .read_to_end(&mut bytes)
-        })
-        .map_err(|source| AttestError::Io { path, source })?;
-    if bytes.len() > max {
-        return Err(TsmError::TooLarge {
-            attribute: name,
-            max,
-        }
-        .into());
-    }
-    Ok(bytes)
-}
-
-/// Reads a text attribute (`provider`, `generation`) without its trailing newline.
-fn read_text(entry: &Path, name: &'static str) -> Result<String, AttestError> {
-    let bytes = read_bounded(entry, name, MAX_ATTRIBUTE_TEXT_LEN)?;
-    Ok(String::from_utf8_lossy(&bytes).trim_end().to_owned())
-}
-
-fn read_generation(entry: &Path) -> Result<u64, AttestError> {
-    parse_generation(&read_text(entry, "generation")?)
 }
 
 /// One entry of an SEV-SNP certificate table: a GUID naming what it is and its bytes (for the
