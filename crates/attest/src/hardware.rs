@@ -195,6 +195,48 @@ pub const ACCEPTABLE_TCB_STATUSES: [&str; 7] = [
 ];
 
 impl HardwareRequirements {
+    /// Whether these rules make sense for platform `kind`: each rule applies to it, every
+    /// accepted TCB status is one that may be accepted, and an SGX signer is 64 lowercase hex
+    /// digits. The service checks this when a platform is enrolled.
+    ///
+    /// # Errors
+    /// A sentence naming the first rule that does not apply or is malformed.
+    pub fn check_applies_to(&self, kind: PlatformKind) -> Result<(), String> {
+        if self.allow_migration_agent && kind != PlatformKind::SevSnp {
+            return Err("allow_migration_agent applies to sev-snp only".into());
+        }
+        let dcap = matches!(kind, PlatformKind::Tdx | PlatformKind::Sgx);
+        if !dcap && !self.accepted_tcb_statuses.is_empty() {
+            return Err("accepted TCB statuses apply to tdx and sgx only".into());
+        }
+        if let Some(status) = self
+            .accepted_tcb_statuses
+            .iter()
+            .find(|s| !ACCEPTABLE_TCB_STATUSES.contains(&s.as_str()))
+        {
+            return Err(format!(
+                "TCB status {status:?} cannot be accepted; acceptable: {} (up-to-date always is)",
+                ACCEPTABLE_TCB_STATUSES.join(", ")
+            ));
+        }
+        if kind != PlatformKind::Sgx
+            && (self.sgx_mrsigner.is_some() || self.sgx_isv_prod_id.is_some())
+        {
+            return Err("the SGX signer and product id apply to sgx only".into());
+        }
+        if let Some(signer) = &self.sgx_mrsigner
+            && !(signer.len() == 64
+                && signer
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        {
+            return Err(format!(
+                "MRSIGNER {signer:?} is not 64 lowercase hex digits"
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether `claims`, from `platform`, meet these requirements.
     ///
     /// # Errors

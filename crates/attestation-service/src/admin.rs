@@ -2,7 +2,7 @@
 //! `covenant attestation-service` commands on the service's directory; not on the HTTP API.
 //! Each action is written to the audit log with its outcome.
 
-use covenant_attest::hardware::{ACCEPTABLE_TCB_STATUSES, HardwareRequirements};
+use covenant_attest::hardware::HardwareRequirements;
 use covenant_attest::platform::certificate_key_id;
 use covenant_attest::{Measurement, PlatformKind};
 use time::OffsetDateTime;
@@ -152,7 +152,9 @@ pub async fn enroll_hardware_platform(
                  sev-snp, tdx, sgx and nitro (a software platform is enrolled with its certificate)"
             )));
         }
-        check_requirements(kind, requirements)?;
+        requirements
+            .check_applies_to(kind)
+            .map_err(ServiceError::InvalidInput)?;
         let json = serde_json::to_string(requirements)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let key_id = format!("hardware:{kind}:{name}");
@@ -174,45 +176,6 @@ pub async fn enroll_hardware_platform(
     }
     .await;
     audited(db, "enroll-platform", result).await
-}
-
-/// Refuses rules that do not apply to `kind` or name an unknown or never-acceptable TCB status.
-fn check_requirements(
-    kind: PlatformKind,
-    requirements: &HardwareRequirements,
-) -> Result<(), ServiceError> {
-    let refuse = |message: String| Err(ServiceError::InvalidInput(message));
-    if requirements.allow_migration_agent && kind != PlatformKind::SevSnp {
-        return refuse("allow_migration_agent applies to sev-snp only".into());
-    }
-    let dcap = matches!(kind, PlatformKind::Tdx | PlatformKind::Sgx);
-    if !dcap && !requirements.accepted_tcb_statuses.is_empty() {
-        return refuse("accepted TCB statuses apply to tdx and sgx only".into());
-    }
-    for status in &requirements.accepted_tcb_statuses {
-        if !ACCEPTABLE_TCB_STATUSES.contains(&status.as_str()) {
-            return refuse(format!(
-                "TCB status {status:?} cannot be accepted; acceptable: {} (up-to-date always is)",
-                ACCEPTABLE_TCB_STATUSES.join(", ")
-            ));
-        }
-    }
-    if kind != PlatformKind::Sgx
-        && (requirements.sgx_mrsigner.is_some() || requirements.sgx_isv_prod_id.is_some())
-    {
-        return refuse("the SGX signer and product id apply to sgx only".into());
-    }
-    if let Some(signer) = &requirements.sgx_mrsigner
-        && !(signer.len() == 64
-            && signer
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-    {
-        return refuse(format!(
-            "MRSIGNER {signer:?} is not 64 lowercase hex digits"
-        ));
-    }
-    Ok(())
 }
 
 fn x509_parse(
